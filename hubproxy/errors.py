@@ -1,0 +1,184 @@
+"""The HubError hierarchy: every failure that leaves the process, with its status and wire shape."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import orjson
+
+
+class HubError(Exception):
+    """An error a client may see. Subclasses fix the HTTP status and the OpenAI error type."""
+
+    status: int = 500
+    type: str = "server_error"
+    default_code: ClassVar[str | None] = None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        param: str | None = None,
+        headers: dict[str, str] | None = None,
+        status: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        if status is not None:
+            self.status = status
+        self.message = message
+        self.code = code if code is not None else self.default_code
+        self.param = param
+        self.headers = headers or {}
+
+    def body(self) -> dict[str, Any]:
+        """OpenAI's error object: {"error": {"message", "type", "param", "code"}}."""
+        return {
+            "error": {
+                "message": self.message,
+                "type": self.type,
+                "param": self.param,
+                "code": self.code,
+            }
+        }
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(self.body())
+
+
+class BadRequest(HubError):
+    status = 400
+    type = "invalid_request_error"
+
+
+class Unauthorized(HubError):
+    status = 401
+    type = "invalid_request_error"
+    default_code = "invalid_api_key"
+
+
+class PaymentRequired(HubError):
+    status = 402
+    type = "insufficient_quota"
+
+
+class Forbidden(HubError):
+    status = 403
+    type = "permission_error"
+
+
+class NotFound(HubError):
+    status = 404
+    type = "invalid_request_error"
+
+
+class MethodNotAllowed(HubError):
+    status = 405
+    type = "invalid_request_error"
+    default_code = "method_not_allowed"
+
+
+class PayloadTooLarge(HubError):
+    status = 413
+    type = "invalid_request_error"
+    default_code = "request_too_large"
+
+
+class Unprocessable(HubError):
+    status = 422
+    type = "invalid_request_error"
+
+
+class RateLimited(HubError):
+    status = 429
+    type = "rate_limit_error"
+    default_code = "rate_limit_exceeded"
+
+
+class UpstreamError(HubError):
+    """The upstream failed or answered something we cannot use."""
+
+    status = 502
+    type = "upstream_error"
+    default_code = "bad_gateway"
+
+
+class ServiceUnavailable(HubError):
+    status = 503
+    type = "server_error"
+    default_code = "service_unavailable"
+
+
+class GatewayTimeout(HubError):
+    status = 504
+    type = "upstream_error"
+    default_code = "upstream_timeout"
+
+
+class ClientDisconnected(Exception):
+    """The client went away; nothing can be sent to it any more."""
+
+
+_BY_STATUS: dict[int, type[HubError]] = {
+    cls.status: cls
+    for cls in (
+        BadRequest,
+        Unauthorized,
+        PaymentRequired,
+        Forbidden,
+        NotFound,
+        MethodNotAllowed,
+        PayloadTooLarge,
+        Unprocessable,
+        RateLimited,
+        UpstreamError,
+        ServiceUnavailable,
+        GatewayTimeout,
+    )
+}
+
+
+def from_status(status: int, message: str, *, code: str | None = None) -> HubError:
+    """The HubError for an HTTP status; statuses without a class of their own keep their number."""
+    cls = _BY_STATUS.get(status)
+    if cls is not None:
+        return cls(message, code=code)
+    # Keep e.g. 409 or 451 as the upstream said it.
+    return (BadRequest if status < 500 else UpstreamError)(message, code=code, status=status)
+
+
+def from_upstream(
+    status: int,
+    message: str,
+    *,
+    type: str | None = None,
+    code: str | None = None,
+    param: str | None = None,
+) -> HubError:
+    """The error a client sees for an upstream error answer, whatever the provider's format.
+
+    Client mistakes (400, 404, 413, 422 ...) keep their status and the upstream's words. A
+    rejected credential (401, 403) is the gateway's problem, not the client's: 502, and the
+    upstream's message is dropped because it may quote part of the key. Rate limits stay 429;
+    overload (503, 529) is 503; an upstream timeout 504; any other failure 502.
+    """
+    if status in (401, 403):
+        return UpstreamError(
+            "The upstream provider rejected the gateway's credentials.",
+            code="upstream_auth_failed",
+        )
+    if status == 429:
+        return RateLimited(message or "The upstream provider is rate limiting.")
+    if status in (503, 529):
+        return ServiceUnavailable(message or "The upstream provider is overloaded.")
+    if status == 504:
+        return GatewayTimeout(message or "The upstream provider timed out.")
+    if status >= 500:
+        return UpstreamError(
+            f"The upstream provider failed ({status}): {message}", code="upstream_error"
+        )
+    err = from_status(status, message, code=code)
+    err.param = param
+    if type:
+        err.type = type  # keep the upstream's own error type for a 4xx
+    return err

@@ -1,0 +1,97 @@
+"""The Provider protocol: what a wire-format module implements. Pure translation, no I/O.
+
+The hub's own format is OpenAI's chat completions. A provider turns an OpenAI-shaped request
+body into its upstream request, and the upstream's answers (whole, or as SSE events) back into
+OpenAI-shaped client bytes, reading the usage on the way. Credentials are not its business
+beyond naming the header they travel in: upstream.py picks the key and fails over.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from hubproxy.errors import HubError
+from hubproxy.streaming.sse import Event
+
+JSON = dict[str, Any]
+
+
+@dataclass(slots=True)
+class Usage:
+    """Token counts as the provider reported them. `prompt_tokens` counts every input token,
+    cached ones included; `cached_tokens` and `cache_creation_tokens` say how many of those
+    were read from or written to the provider's prompt cache."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+    cache_creation_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamRequest:
+    """What to POST upstream. `headers` are the format's own (e.g. anthropic-version), never
+    credentials."""
+
+    url: str
+    body: bytes
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A whole (non-streamed) answer: the client's bytes and the usage read from it."""
+
+    body: bytes
+    usage: Usage | None
+
+
+class StreamTranslator(Protocol):
+    """Per-call state that turns upstream SSE events into client bytes.
+
+    `feed` returns the bytes to send for one event (b"" for none) and raises HubError when the
+    upstream reports an error inside the stream. When the upstream sends its terminal event,
+    `finished` becomes True and the terminal bytes are *not* returned by `feed`: the pipeline
+    takes them from `end()` after the call is recorded, so a client never sees a stream end
+    that the log does not have.
+    """
+
+    usage: Usage | None  # the provider's own count, once the stream has carried it
+    finished: bool
+    text_chars: int  # generated characters passed on: the basis of an estimate if usage is None
+
+    def feed(self, event: Event) -> bytes: ...
+
+    def end(self) -> bytes: ...
+
+
+class Provider(Protocol):
+    """One upstream wire format, configured for one provider entry."""
+
+    def auth_headers(self, api_key: str) -> dict[str, str]: ...
+
+    def chat_request(self, body: JSON, model: str, stream: bool) -> UpstreamRequest:
+        """`body` is the client's OpenAI request (do not mutate it); `model` the upstream's
+        own model name."""
+        ...
+
+    def chat_reply(self, body: bytes) -> Reply: ...
+
+    def chat_stream(self, body: JSON) -> StreamTranslator:
+        """A translator for one streamed call; `body` is the client's request, which says e.g.
+        whether it asked for a usage chunk."""
+        ...
+
+    def embeddings_request(self, body: JSON, model: str) -> UpstreamRequest: ...
+
+    def embeddings_reply(self, body: bytes) -> Reply: ...
+
+    def error(self, status: int, body: bytes) -> HubError:
+        """The HubError for an upstream error answer (status >= 400)."""
+        ...

@@ -1,0 +1,127 @@
+"""The built-in demo provider: answers locally in OpenAI's wire format, streamed or not. Pure.
+
+It echoes the last user message, word by word, with a realistic usage count, so that the whole
+request path (SSE decoding, the usage tap, the call log) runs without any provider key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import struct
+import time
+from typing import Any
+
+import orjson
+
+from hubproxy.errors import BadRequest
+from hubproxy.providers.base import JSON, UpstreamRequest
+from hubproxy.providers.openai import OpenAIProvider
+
+LOCAL = "local://"
+
+
+class FakeProvider(OpenAIProvider):
+    """An OpenAI-compatible upstream that lives in the process: upstream.py hands its requests
+    to `respond` instead of the network."""
+
+    def respond(self, request: UpstreamRequest) -> tuple[int, list[bytes]]:
+        """The status and body chunks an OpenAI server would send for this request."""
+        body = orjson.loads(request.body)
+        if request.url.endswith("/embeddings"):
+            return 200, [orjson.dumps(_embeddings(body))]
+        words, finish = _reply_words(body)
+        usage = {
+            "prompt_tokens": _prompt_tokens(body.get("messages")),
+            "completion_tokens": len(words),
+            "total_tokens": 0,
+        }
+        usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+        head = {
+            "id": "chatcmpl-demo-" + hashlib.sha256(request.body).hexdigest()[:24],
+            "object": "chat.completion.chunk" if body.get("stream") else "chat.completion",
+            "created": int(time.time()),
+            "model": body.get("model", "echo"),
+            "system_fingerprint": "fp_demo",
+        }
+        if not body.get("stream"):
+            message = {"role": "assistant", "content": "".join(words), "refusal": None}
+            choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": finish}
+            whole = {**head, "choices": [choice], "usage": usage}
+            return 200, [orjson.dumps(whole)]
+        return 200, list(_chunks(head, words, finish, usage, body))
+
+    def auth_headers(self, api_key: str) -> dict[str, str]:
+        return {}
+
+
+def _chunks(
+    head: JSON, words: list[str], finish: str, usage: JSON, body: JSON
+) -> list[bytes]:
+    opts = body.get("stream_options")
+    with_usage = isinstance(opts, dict) and opts.get("include_usage") is True
+    extra = {"usage": None} if with_usage else {}
+    base = head
+
+    def chunk(delta: JSON, reason: str | None) -> bytes:
+        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": reason}
+        return b"data: " + orjson.dumps({**base, "choices": [choice], **extra}) + b"\n\n"
+
+    out = [chunk({"role": "assistant", "content": "", "refusal": None}, None)]
+    out += [chunk({"content": w}, None) for w in words]
+    out.append(chunk({}, finish))
+    if with_usage:
+        out.append(b"data: " + orjson.dumps({**base, "choices": [], "usage": usage}) + b"\n\n")
+    out.append(b"data: [DONE]\n\n")
+    return out
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return ""
+
+
+def _reply_words(body: JSON) -> tuple[list[str], str]:
+    messages = body.get("messages") or []
+    last = next((m for m in reversed(messages) if m.get("role") == "user"), None)
+    said = _text(last.get("content")) if last else ""
+    words = ("You said: " + (said or "nothing")).split(" ")
+    tokens = [w if i == 0 else " " + w for i, w in enumerate(words)]
+    limit = body.get("max_completion_tokens") or body.get("max_tokens")
+    if isinstance(limit, int) and 0 < limit < len(tokens):
+        return tokens[:limit], "length"
+    return tokens, "stop"
+
+
+def _prompt_tokens(messages: Any) -> int:
+    """About four characters a token, plus the per-message overhead OpenAI's models have."""
+    total = 3
+    for m in messages or ():
+        total += 4 + math.ceil(len(_text(m.get("content"))) / 4)
+    return total
+
+
+def _embeddings(body: JSON) -> JSON:
+    inputs = body.get("input")
+    if isinstance(inputs, str):
+        inputs = [inputs]
+    if not isinstance(inputs, list) or not inputs:
+        raise BadRequest("'input' must be a string or a non-empty list.", param="input")
+    dims = body.get("dimensions") if isinstance(body.get("dimensions"), int) else 8
+    data, tokens = [], 0
+    for i, text in enumerate(inputs):
+        text = str(text)
+        tokens += max(1, math.ceil(len(text) / 4))
+        raw = hashlib.shake_256(text.encode()).digest(4 * dims)
+        vec = [v / 2**31 - 1.0 for v in struct.unpack(f"<{dims}I", raw)]
+        norm = math.sqrt(sum(v * v for v in vec)) or 1.0
+        data.append({"object": "embedding", "index": i, "embedding": [v / norm for v in vec]})
+    return {
+        "object": "list",
+        "data": data,
+        "model": body.get("model", "echo"),
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    }

@@ -1,0 +1,157 @@
+"""OpenAI's wire format, spoken by OpenAI and every OpenAI-compatible server: bytes pass through."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import orjson
+
+from hubproxy.config import ProviderSettings
+from hubproxy.errors import HubError, UpstreamError, from_upstream
+from hubproxy.providers.base import JSON, Reply, UpstreamRequest, Usage
+from hubproxy.streaming.sse import Event
+
+DONE = b"data: [DONE]\n\n"
+# `"usage":null`, as the upstream adds it to every chunk once include_usage is on. A JSON
+# string cannot hold an unescaped quote, so this never matches inside generated text.
+_NULL_USAGE = re.compile(rb',\s*"usage"\s*:\s*null|"usage"\s*:\s*null\s*,?')
+
+
+def loads(body: bytes, what: str) -> Any:
+    """Parse upstream JSON; output we cannot read is the upstream's fault: 502."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise UpstreamError(
+            f"The upstream sent malformed {what}.", code="bad_upstream_response"
+        ) from None
+
+
+def usage_of(obj: Any) -> Usage | None:
+    """Usage from an OpenAI `usage` object (chat or embeddings), or None."""
+    if not isinstance(obj, dict):
+        return None
+    details = obj.get("prompt_tokens_details") or {}
+    return Usage(
+        prompt_tokens=int(obj.get("prompt_tokens") or 0),
+        completion_tokens=int(obj.get("completion_tokens") or 0),
+        cached_tokens=int(details.get("cached_tokens") or 0),
+    )
+
+
+def error_of(status: int, body: bytes) -> HubError:
+    """An OpenAI-shaped error answer (or anything else an OpenAI-compatible server sends)."""
+    try:
+        obj = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        obj = None
+    err = obj.get("error") if isinstance(obj, dict) else None
+    if isinstance(err, dict):
+        return from_upstream(
+            status,
+            str(err.get("message") or ""),
+            type=err.get("type") if isinstance(err.get("type"), str) else None,
+            code=str(err["code"]) if err.get("code") is not None else None,
+            param=err.get("param") if isinstance(err.get("param"), str) else None,
+        )
+    text = body[:500].decode("utf-8", "replace").strip()
+    return from_upstream(status, str(err) if isinstance(err, str) else text)
+
+
+def wants_usage(body: JSON) -> bool:
+    """Did the client ask for the final usage chunk itself?"""
+    opts = body.get("stream_options")
+    return isinstance(opts, dict) and opts.get("include_usage") is True
+
+
+class OpenAIStream:
+    """Pass-through with a usage tap. When the client did not ask for usage, the upstream was
+    asked anyway: the usage-only chunk and every `"usage":null` are cut, so the client gets
+    the bytes it would have had without the injection."""
+
+    __slots__ = ("_end", "_strip", "finished", "text_chars", "usage")
+
+    def __init__(self, strip_usage: bool) -> None:
+        self._strip = strip_usage
+        self._end = DONE
+        self.usage: Usage | None = None
+        self.finished = False
+        self.text_chars = 0
+
+    def feed(self, event: Event) -> bytes:
+        data = event.data
+        if data is None:
+            return event.raw  # a comment or keep-alive: the client's connection wants it too
+        if data == b"[DONE]":
+            self.finished = True
+            self._end = event.raw
+            return b""
+        obj = loads(data, "stream data")
+        if not isinstance(obj, dict):
+            raise UpstreamError("The upstream sent a stream event that is not an object.")
+        if "error" in obj:
+            raise error_of(500, data)
+        choices = obj.get("choices")
+        if choices:
+            for choice in choices:
+                delta = choice.get("delta") or {}
+                content = delta.get("content")
+                if content:
+                    self.text_chars += len(content)
+                for call in delta.get("tool_calls") or ():
+                    self.text_chars += len((call.get("function") or {}).get("arguments") or "")
+        if "usage" not in obj:
+            return event.raw
+        usage = obj["usage"]
+        if usage is not None:
+            self.usage = usage_of(usage)
+            if self._strip and not choices:
+                return b""  # the usage-only chunk that only the gateway asked for
+            return event.raw
+        return _NULL_USAGE.sub(b"", event.raw, count=1) if self._strip else event.raw
+
+    def end(self) -> bytes:
+        return self._end
+
+
+class OpenAIProvider:
+    """Chat completions and embeddings against `base_url` (…/v1)."""
+
+    def __init__(self, settings: ProviderSettings) -> None:
+        self.settings = settings
+        self._chat_url = f"{settings.base_url}/chat/completions"
+        self._embeddings_url = f"{settings.base_url}/embeddings"
+        self._headers = dict(settings.headers)
+
+    def auth_headers(self, api_key: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {api_key}"}
+
+    def chat_request(self, body: JSON, model: str, stream: bool) -> UpstreamRequest:
+        out = dict(body)
+        out["model"] = model
+        if stream and not wants_usage(body):
+            opts = body.get("stream_options")
+            out["stream_options"] = {**(opts if isinstance(opts, dict) else {}), "include_usage": True}
+        return UpstreamRequest(self._chat_url, orjson.dumps(out), self._headers)
+
+    def chat_reply(self, body: bytes) -> Reply:
+        obj = loads(body, "JSON")
+        if not isinstance(obj, dict) or "choices" not in obj:
+            raise UpstreamError("The upstream answer has no choices.", code="bad_upstream_response")
+        return Reply(body, usage_of(obj.get("usage")))
+
+    def chat_stream(self, body: JSON) -> OpenAIStream:
+        return OpenAIStream(strip_usage=not wants_usage(body))
+
+    def embeddings_request(self, body: JSON, model: str) -> UpstreamRequest:
+        return UpstreamRequest(self._embeddings_url, orjson.dumps({**body, "model": model}), self._headers)
+
+    def embeddings_reply(self, body: bytes) -> Reply:
+        obj = loads(body, "JSON")
+        if not isinstance(obj, dict) or "data" not in obj:
+            raise UpstreamError("The upstream answer has no data.", code="bad_upstream_response")
+        return Reply(body, usage_of(obj.get("usage")))
+
+    def error(self, status: int, body: bytes) -> HubError:
+        return error_of(status, body)
