@@ -150,7 +150,9 @@ def parse(raw: Mapping[str, Any], path: Path, *, secrets: bool = True) -> Settin
     upstream = UpstreamSettings(**up)
     auth = AuthSettings(**r.table(raw, "auth", {"reload_interval_s": float}))
     log = LogSettings(**r.table(raw, "log", {"level": str, "format": str}))
-    r.check(log.format in ("auto", "json", "console"), "[log] format", '"auto", "json" or "console"')
+    r.check(
+        log.format in ("auto", "json", "console"), "[log] format", '"auto", "json" or "console"'
+    )
     r.check(
         log.level in ("debug", "info", "warning", "error"),
         "[log] level",
@@ -199,9 +201,7 @@ def _provider(
         r.check(bool(p.get("base_url")), f"{where}.base_url", "the upstream's URL")
     models = tuple(_strings(r, p.get("models", []), f"{where}.models"))
     headers = p.get("headers", {})
-    r.check(
-        all(isinstance(v, str) for v in headers.values()), f"{where}.headers", "string values"
-    )
+    r.check(all(isinstance(v, str) for v in headers.values()), f"{where}.headers", "string values")
     keys: list[Secret] = []
     if secrets:
         if "api_key" in p:

@@ -55,9 +55,7 @@ class FakeProvider(OpenAIProvider):
         return {}
 
 
-def _chunks(
-    head: JSON, words: list[str], finish: str, usage: JSON, body: JSON
-) -> list[bytes]:
+def _chunks(head: JSON, words: list[str], finish: str, usage: JSON, body: JSON) -> list[bytes]:
     opts = body.get("stream_options")
     with_usage = isinstance(opts, dict) and opts.get("include_usage") is True
     extra = {"usage": None} if with_usage else {}

@@ -132,7 +132,10 @@ class OpenAIProvider:
         out["model"] = model
         if stream and not wants_usage(body):
             opts = body.get("stream_options")
-            out["stream_options"] = {**(opts if isinstance(opts, dict) else {}), "include_usage": True}
+            out["stream_options"] = {
+                **(opts if isinstance(opts, dict) else {}),
+                "include_usage": True,
+            }
         return UpstreamRequest(self._chat_url, orjson.dumps(out), self._headers)
 
     def chat_reply(self, body: bytes) -> Reply:
@@ -145,7 +148,9 @@ class OpenAIProvider:
         return OpenAIStream(strip_usage=not wants_usage(body))
 
     def embeddings_request(self, body: JSON, model: str) -> UpstreamRequest:
-        return UpstreamRequest(self._embeddings_url, orjson.dumps({**body, "model": model}), self._headers)
+        return UpstreamRequest(
+            self._embeddings_url, orjson.dumps({**body, "model": model}), self._headers
+        )
 
     def embeddings_reply(self, body: bytes) -> Reply:
         obj = loads(body, "JSON")

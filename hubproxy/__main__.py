@@ -1,0 +1,7 @@
+"""`python -m hubproxy`: the same as the `hubproxy` command."""
+
+import sys
+
+from hubproxy.cli import main
+
+sys.exit(main())

@@ -1,0 +1,121 @@
+"""The edge of every request: request id, trace context, errors in the client's shape, access log."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import time
+from collections.abc import Awaitable, Callable
+
+import structlog
+from aiohttp import web
+from opentelemetry import trace
+
+from hubproxy.api.state import SETTINGS, TRACER
+from hubproxy.errors import HubError, MethodNotAllowed, NotFound, PayloadTooLarge, from_status
+from hubproxy.proxy import CALL, TRACE_HEADERS
+from hubproxy.telemetry import PROPAGATOR
+
+ErrorBody = Callable[[HubError], bytes]
+ERROR_BODY = web.RequestKey("error_body", ErrorBody)  # set by handlers with their own shape
+PRINCIPAL_NAME = web.RequestKey("principal_name", str)
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+access = structlog.get_logger("hubproxy.access")
+log = structlog.get_logger("hubproxy")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
+    started = time.perf_counter()
+    incoming = request.headers.get("X-Request-Id", "")
+    request["request_id"] = incoming if _REQUEST_ID.match(incoming) else os.urandom(12).hex()
+    tracer = request.app[TRACER]
+    context = PROPAGATOR.extract(request.headers) if "traceparent" in request.headers else None
+    with tracer.start_as_current_span(
+        "http " + request.method, context=context, kind=trace.SpanKind.SERVER
+    ) as span:
+        request["trace_id"] = format(span.get_span_context().trace_id, "032x")
+        carrier: dict[str, str] = {}
+        PROPAGATOR.inject(carrier)
+        request[TRACE_HEADERS] = carrier
+        status = 499  # until we know better: the client left
+        try:
+            response = await handler(request)
+            status = response.status
+            return response
+        except HubError as err:
+            response = _error_response(request, err)
+            status = err.status
+            return response
+        except web.HTTPException as exc:
+            err = _from_http(request, exc)
+            status = err.status
+            return _error_response(request, err)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("unhandled_error", request_id=request["request_id"])
+            status = 500
+            return _error_response(request, HubError("Internal error; see the server log."))
+        finally:
+            _access_line(request, status, started)
+
+
+async def add_request_id(request: web.Request, response: web.StreamResponse) -> None:
+    """on_response_prepare: every answer, streamed or not, carries its request id."""
+    response.headers["X-Request-Id"] = request.get("request_id", "")
+
+
+def _error_response(request: web.Request, err: HubError) -> web.Response:
+    body = request.get(ERROR_BODY, HubError.to_json)(err)
+    return web.Response(
+        status=err.status, body=body, content_type="application/json", headers=err.headers
+    )
+
+
+def _from_http(request: web.Request, exc: web.HTTPException) -> HubError:
+    if isinstance(exc, web.HTTPNotFound):
+        return NotFound(f"Unknown route: {request.method} {request.path}", code="unknown_route")
+    if isinstance(exc, web.HTTPMethodNotAllowed):
+        allowed = ", ".join(sorted(exc.allowed_methods))
+        return MethodNotAllowed(
+            f"{request.method} is not allowed on {request.path}; use {allowed}.",
+            headers={"Allow": allowed},
+        )
+    if isinstance(exc, web.HTTPRequestEntityTooLarge):
+        return PayloadTooLarge(
+            f"The request body is larger than the limit of "
+            f"{request.app[SETTINGS].server.max_body_bytes} bytes."
+        )
+    return from_status(exc.status, exc.reason)
+
+
+def _access_line(request: web.Request, status: int, started: float) -> None:
+    call = request.get(CALL)
+    fields: dict[str, object] = {
+        "request_id": request["request_id"],
+        "method": request.method,
+        "path": request.path,
+        "status": status,
+        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+    }
+    user = request.get(PRINCIPAL_NAME)
+    if user is not None:
+        fields["user"] = user
+    if call is not None:
+        usage = call.usage
+        fields.update(
+            model=f"{call.provider}/{call.model}",
+            call=call.status,
+            stream=call.stream,
+            ttfb_ms=call.ttfb_ms,
+            prompt_tokens=usage.prompt_tokens if usage else 0,
+            completion_tokens=usage.completion_tokens if usage else 0,
+        )
+        if call.error:
+            fields["error"] = call.error
+    access.info("request", **fields)

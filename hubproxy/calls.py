@@ -1,0 +1,101 @@
+"""The ModelCall record: one row per call, started as `processing`, finished once."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+
+from hubproxy.providers.base import Usage
+from hubproxy.store.writer import Op
+
+_INSERT = (
+    "INSERT INTO model_calls (id, request_id, user_id, api_key_id, provider, model, type, "
+    "stream, status, trace_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'processing', ?, ?)"
+)
+_FINISH = (
+    "UPDATE model_calls SET status = ?, prompt_tokens = ?, completion_tokens = ?, "
+    "total_tokens = ?, usage_estimated = ?, duration_ms = ?, ttfb_ms = ?, upstream_status = ?, "
+    "error = ?, finished_at = ? WHERE id = ? AND status = 'processing'"
+)
+_SWEEP = (
+    "UPDATE model_calls SET status = 'failed', error = ?, finished_at = ? "
+    "WHERE status = 'processing' AND created_at < ?"
+)
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def new_id() -> str:
+    """Sortable by time: 12 hex digits of milliseconds, then 16 random ones."""
+    return f"{now_ms():012x}{os.urandom(8).hex()}"
+
+
+@dataclass(slots=True)
+class Call:
+    """A call in flight. `finish` fills the outcome and returns the write that records it."""
+
+    id: str
+    request_id: str
+    user_id: int | None
+    api_key_id: int | None
+    provider: str
+    model: str
+    type: str  # 'chat' | 'embedding'
+    stream: bool
+    trace_id: str | None
+    created_at: int
+    started: float  # perf_counter at start
+    status: str = "processing"
+    usage: Usage | None = None
+    usage_estimated: bool = False
+    ttfb_ms: int | None = None
+    duration_ms: int | None = None
+    upstream_status: int | None = None
+    error: str | None = None
+
+    @classmethod
+    def begin(
+        cls,
+        *,
+        request_id: str,
+        user_id: int | None,
+        api_key_id: int | None,
+        provider: str,
+        model: str,
+        type: str,
+        stream: bool,
+        trace_id: str | None,
+    ) -> Call:
+        return cls(
+            new_id(), request_id, user_id, api_key_id, provider, model, type, stream,
+            trace_id, now_ms(), time.perf_counter(),
+        )  # fmt: skip
+
+    def start_op(self) -> Op:
+        return _INSERT, (
+            self.id, self.request_id, self.user_id, self.api_key_id, self.provider,
+            self.model, self.type, int(self.stream), self.trace_id, self.created_at,
+        )  # fmt: skip
+
+    def first_byte(self) -> None:
+        if self.ttfb_ms is None:
+            self.ttfb_ms = round((time.perf_counter() - self.started) * 1000)
+
+    def finish(self, status: str, *, error: str | None = None) -> Op:
+        self.status = status
+        self.error = error
+        self.duration_ms = round((time.perf_counter() - self.started) * 1000)
+        u = self.usage or Usage()
+        return _FINISH, (
+            status, u.prompt_tokens, u.completion_tokens, u.total_tokens,
+            int(self.usage_estimated), self.duration_ms, self.ttfb_ms, self.upstream_status,
+            error, now_ms(), self.id,
+        )  # fmt: skip
+
+
+def sweep_op(older_than_ms: int, reason: str) -> Op:
+    """Mark every call still `processing` that started before `older_than_ms` as failed."""
+    return _SWEEP, (reason, now_ms(), older_than_ms)

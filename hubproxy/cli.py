@@ -1,0 +1,199 @@
+"""The command line: serve, migrate, check-config, users and keys."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sqlite3
+import sys
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+
+import structlog
+
+from hubproxy import auth, config
+from hubproxy.config import ConfigError, Settings
+from hubproxy.store import accounts, db
+from hubproxy.store.migrate import MigrationError, migrate
+from hubproxy.store.writer import apply
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        result: int = args.run(args)
+        return result
+    except (ConfigError, MigrationError, UsageError) as exc:
+        print(f"hubproxy: {exc}", file=sys.stderr)
+        return 2
+
+
+class UsageError(Exception):
+    """A command given something it cannot act on; the message says what to do instead."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config", help="config file (default: $HUBPROXY_CONFIG, else config/hubproxy.toml)"
+    )
+    parser = argparse.ArgumentParser(prog="hubproxy", description=__doc__)
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    def command(
+        name: str, run: Callable[[argparse.Namespace], int], help: str
+    ) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, parents=[common], help=help, description=help)
+        p.set_defaults(run=run)
+        return p
+
+    command("serve", _serve, "migrate the database, then serve the gateway")
+    command("migrate", _migrate, "apply pending database migrations")
+    command("check-config", _check_config, "validate the config (and its env vars) and exit")
+
+    users = sub.add_parser("users", help="manage users").add_subparsers(required=True)
+    p = users.add_parser("create", parents=[common], help="create a user")
+    p.add_argument("name")
+    p.add_argument("--role", choices=auth.ROLES, default="member")
+    p.set_defaults(run=_users_create)
+    users.add_parser("list", parents=[common], help="list users").set_defaults(run=_users_list)
+
+    keys = sub.add_parser("keys", help="manage hub API keys").add_subparsers(required=True)
+    p = keys.add_parser(
+        "create", parents=[common], help="create a key (and the user, as member, if new)"
+    )
+    p.add_argument("--user", required=True)
+    p.add_argument("--label", default="")
+    p.set_defaults(run=_keys_create)
+    p = keys.add_parser("list", parents=[common], help="list keys (never the keys themselves)")
+    p.add_argument("--user")
+    p.set_defaults(run=_keys_list)
+    p = keys.add_parser("revoke", parents=[common], help="revoke a key by its id")
+    p.add_argument("id", type=int)
+    p.set_defaults(run=_keys_revoke)
+    return parser
+
+
+def _settings(args: argparse.Namespace, *, secrets: bool = False) -> Settings:
+    return config.load(config.locate(args.config), secrets=secrets)
+
+
+def _database(args: argparse.Namespace) -> sqlite3.Connection:
+    conn = db.connect(_settings(args).database)
+    migrate(conn)
+    return conn
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvloop
+
+    from hubproxy.app import start
+    from hubproxy.telemetry import setup_logging
+
+    settings = _settings(args, secrets=True)
+    secrets = [k.reveal() for p in settings.providers for k in p.api_keys]
+    setup_logging(settings.log, secrets)
+    log = structlog.get_logger("hubproxy")
+
+    async def serve() -> None:
+        runner, port = await start(settings)
+        log.info(
+            "serving",
+            url=f"http://{settings.server.host}:{port}",
+            config=str(settings.source),
+            database=str(settings.database.path),
+            providers=[p.name for p in settings.providers],
+        )
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        log.info("stopping")
+        await runner.cleanup()
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(serve())
+    return 0
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    conn = db.connect(_settings(args).database)
+    applied = migrate(conn)
+    print("applied: " + ", ".join(applied) if applied else "up to date")
+    return 0
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    settings = _settings(args, secrets=True)
+    names = ", ".join(f"{p.name} ({p.type})" for p in settings.providers) or "none"
+    print(f"{settings.source}: ok; database {settings.database.path}; providers: {names}")
+    return 0
+
+
+def _users_create(args: argparse.Namespace) -> int:
+    conn = _database(args)
+    if accounts.user_by_name(conn, args.name) is not None:
+        raise UsageError(f"user '{args.name}' exists already")
+    apply(conn, [accounts.create_user(args.name, args.role)])
+    print(f"created user {args.name} ({args.role})")
+    return 0
+
+
+def _users_list(args: argparse.Namespace) -> int:
+    rows = accounts.users(_database(args))
+    _table(["id", "name", "role", "created"], [(r[0], r[1], r[2], _time(r[3])) for r in rows])
+    return 0
+
+
+def _keys_create(args: argparse.Namespace) -> int:
+    conn = _database(args)
+    user = accounts.user_by_name(conn, args.user)
+    if user is None:
+        apply(conn, [accounts.create_user(args.user, "member")])
+        user = accounts.user_by_name(conn, args.user)
+        print(f"created user {args.user} (member)")
+    assert user is not None
+    key = auth.new_key()
+    apply(conn, [accounts.create_key(user["id"], key, args.label)])
+    row = accounts.key_by_hash(conn, key)
+    assert row is not None
+    print(f"created key {row['id']} ({row['prefix']}…) for {args.user}; it is shown only once:")
+    print(key)
+    return 0
+
+
+def _keys_list(args: argparse.Namespace) -> int:
+    rows = accounts.keys(_database(args), args.user)
+    _table(
+        ["id", "user", "label", "prefix", "created", "revoked"],
+        [(r[0], r[1], r[2], r[3] + "…", _time(r[4]), _time(r[5])) for r in rows],
+    )
+    return 0
+
+
+def _keys_revoke(args: argparse.Namespace) -> int:
+    conn = _database(args)
+    row = accounts.key_by_id(conn, args.id)
+    if row is None:
+        raise UsageError(f"no key with id {args.id}; see `hubproxy keys list`")
+    if row["revoked_at"] is not None:
+        print(f"key {args.id} ({row['prefix']}…) was revoked already")
+        return 0
+    apply(conn, [accounts.revoke_key(args.id)])
+    print(f"revoked key {args.id} ({row['prefix']}…); running servers drop it within seconds")
+    return 0
+
+
+def _time(ms: int | None) -> str:
+    if ms is None:
+        return "-"
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _table(headers: list[str], rows: list[tuple[object, ...]]) -> None:
+    cells = [headers] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    for row in cells:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())

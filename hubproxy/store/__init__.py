@@ -1,0 +1,1 @@
+"""Persistence: connections and reads (db), the one writer (writer), schema migrations (migrate)."""

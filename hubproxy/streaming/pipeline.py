@@ -1,0 +1,99 @@
+"""Relaying a stream: upstream bytes → SSE events → translator → client, chunk by chunk.
+
+The client gets each upstream chunk's events as soon as they are decoded; nothing is buffered
+but a partial event. The terminal bytes ([DONE], message_stop) are held until the call is
+recorded, so a client never sees a complete answer the log would lose to a crash. A client
+that leaves cancels the upstream at once, and what it was given is still recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from aiohttp import web
+
+from hubproxy.calls import Call
+from hubproxy.errors import HubError, UpstreamError
+from hubproxy.providers.base import StreamTranslator
+from hubproxy.streaming.sse import Decoder, Event
+from hubproxy.upstream import Response
+
+SSE_HEADERS = {
+    "Content-Type": "text/event-stream; charset=utf-8",
+    "Cache-Control": "no-cache",
+    "X-Accel-Buffering": "no",  # tell nginx and friends not to buffer the stream
+}
+
+# record(status, error) queues the call's final write and returns a future that resolves
+# once it is committed.
+Record = Callable[[str, "str | None"], "asyncio.Future[None]"]
+ErrorEvent = Callable[[HubError], bytes]
+
+CLIENT_GONE = "client disconnected"
+
+
+async def relay(
+    request: web.Request,
+    upstream: Response,
+    translator: StreamTranslator,
+    call: Call,
+    record: Record,
+    error_event: ErrorEvent,
+    headers: dict[str, str],
+) -> web.StreamResponse:
+    response = web.StreamResponse(status=200, headers={**SSE_HEADERS, **headers})
+    try:
+        await response.prepare(request)
+        try:
+            await _pump(upstream, translator, call, response)
+        except HubError as err:
+            # After the first byte, an error can only travel as an event in the stream.
+            call.upstream_status = call.upstream_status or err.status
+            await record("failed", err.message)
+            await response.write(error_event(err))
+            await response.write_eof()
+            return response
+        await record("success", None)
+        await response.write(translator.end())
+        await response.write_eof()
+        return response
+    except (asyncio.CancelledError, ConnectionResetError):
+        # The client went away (aiohttp cancels the handler, or the write fails). Record
+        # without waiting: there is nobody left to release bytes to.
+        if call.status == "processing":
+            record("failed", CLIENT_GONE)
+        raise
+    finally:
+        upstream.close()
+
+
+async def _pump(
+    upstream: Response, translator: StreamTranslator, call: Call, response: web.StreamResponse
+) -> None:
+    decoder = Decoder()
+    async for chunk in upstream.chunks():
+        if call.ttfb_ms is None:
+            call.first_byte()
+        await _forward(decoder.feed(chunk), translator, response)
+        if translator.finished:
+            return
+    await _forward(decoder.close(), translator, response)
+    if not translator.finished:
+        raise UpstreamError(
+            "The upstream provider ended the stream before it was complete.",
+            code="upstream_incomplete",
+        )
+
+
+async def _forward(
+    events: list[Event], translator: StreamTranslator, response: web.StreamResponse
+) -> None:
+    """One write per upstream chunk; what came before an error event still goes out."""
+    out: list[bytes] = []
+    try:
+        for event in events:
+            out.append(translator.feed(event))
+    finally:
+        if out and (data := b"".join(out)):
+            await response.write(data)

@@ -1,0 +1,109 @@
+"""Background work: a keeper that holds every task and stops them on shutdown, and the tasks."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+import structlog
+
+from hubproxy import calls
+from hubproxy.auth import KeyCache
+from hubproxy.store import db
+from hubproxy.store.writer import Writer
+
+log = structlog.get_logger("hubproxy.tasks")
+
+
+class Tasks:
+    """Nothing is fire-and-forget: each task is kept here until it ends or is stopped."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def spawn(self, name: str, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+        return task
+
+    def every(self, name: str, seconds: float, fn: Callable[[], Awaitable[None]]) -> None:
+        """Run `fn` every `seconds`; a failure is logged and the next round still runs."""
+
+        async def loop() -> None:
+            while True:
+                await asyncio.sleep(seconds)
+                try:
+                    await fn()
+                except Exception:
+                    log.exception("task_failed", task=name)
+
+        self.spawn(name, loop())
+
+    async def stop(self) -> None:
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("task_died", task=task.get_name(), error=repr(task.exception()))
+
+
+def sweep(writer: Writer, stale_after_s: float) -> Callable[[], Awaitable[None]]:
+    """Calls still `processing` long after they started lost their request: mark them failed."""
+
+    async def run() -> None:
+        reason = f"stale: still processing after {stale_after_s:g} s"
+        cutoff = calls.now_ms() - int(stale_after_s * 1000)
+        await writer.commit(calls.sweep_op(cutoff, reason))
+
+    return run
+
+
+class KeyReloader:
+    """Keeps the key cache in step with the database: polled, and also asked on a cache miss,
+    so that a key created a moment ago works at once. Misses are coalesced and rate-limited:
+    a flood of bad keys costs at most one revision read per `min_gap_s`."""
+
+    def __init__(self, reader: Any, cache: KeyCache, min_gap_s: float = 0.05) -> None:
+        self._reader = reader
+        self._cache = cache
+        self._min_gap_s = min_gap_s
+        self._last = 0.0
+        self._running: asyncio.Future[bool] | None = None
+
+    async def __call__(self) -> None:
+        await self.refresh()
+
+    async def refresh(self) -> bool:
+        """Reload if the auth revision moved; True if it did."""
+        if self._running is not None and not self._running.done():
+            return await asyncio.shield(self._running)
+        loop = asyncio.get_running_loop()
+        self._running = loop.create_future()
+        try:
+            changed = await self._reload()
+        except BaseException as exc:
+            self._running.set_exception(exc)
+            self._running.exception()  # retrieved: a failed reload is the caller's to report
+            raise
+        self._running.set_result(changed)
+        self._last = loop.time()
+        return changed
+
+    async def on_miss(self) -> bool:
+        if asyncio.get_running_loop().time() - self._last < self._min_gap_s:
+            return False
+        return await self.refresh()
+
+    async def _reload(self) -> bool:
+        revision = await db.revision(self._reader, "auth")
+        if revision == self._cache.revision:
+            return False
+        self._cache.replace(await db.active_keys(self._reader), revision)
+        log.info("keys_reloaded", keys=len(self._cache), revision=revision)
+        return True

@@ -1,0 +1,39 @@
+"""Token estimates, for when a provider reports no usage (a cut stream, a silent upstream)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+CHARS_PER_TOKEN = 4  # the usual rule of thumb for English text and code
+
+
+def from_chars(chars: int) -> int:
+    """Tokens for `chars` characters, rounded up: an estimate never bills zero for real text."""
+    return -(-chars // CHARS_PER_TOKEN)
+
+
+def prompt(body: dict[str, Any]) -> int:
+    """Estimated prompt tokens of an OpenAI chat or embeddings request."""
+    if "messages" in body:
+        total = 3
+        for message in body.get("messages") or ():
+            if isinstance(message, dict):
+                total += 4 + from_chars(_chars(message.get("content")))
+                total += from_chars(_chars(message.get("tool_calls")))
+        return total + from_chars(_chars(body.get("tools")))
+    return from_chars(_chars(body.get("input")))
+
+
+def _chars(value: Any) -> int:
+    if value is None:
+        return 0
+    if isinstance(value, str):
+        return len(value)
+    if isinstance(value, list):
+        return sum(_chars(v) for v in value)
+    if isinstance(value, dict):
+        # A content part: count its text; an image counts as a fixed ~85 tokens' worth.
+        if value.get("type") == "image_url":
+            return 85 * CHARS_PER_TOKEN
+        return sum(_chars(v) for k, v in value.items() if k not in ("type", "id"))
+    return len(str(value))
