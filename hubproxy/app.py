@@ -31,7 +31,6 @@ def create_app(settings: Settings) -> web.Application:
     app[ROUTER] = Router(settings.providers)
     app[TRACER] = setup_tracing()
     app.add_routes(openai.routes)
-    app.on_response_prepare.append(middleware.add_request_id)
     app.cleanup_ctx.append(_resources)
     return app
 

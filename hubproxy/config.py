@@ -122,9 +122,10 @@ def parse(raw: Mapping[str, Any], path: Path, *, secrets: bool = True) -> Settin
     base = path.resolve().parent
 
     srv = r.table(raw, "server", {"host": str, "port": int, "max_body_mb": float})
+    default = ServerSettings()
     server = ServerSettings(
-        host=_env("HUBPROXY_HOST") or srv.get("host", ServerSettings.host),
-        port=_env_int("HUBPROXY_PORT") or srv.get("port", ServerSettings.port),
+        host=_env("HUBPROXY_HOST") or srv.get("host", default.host),
+        port=_env_int("HUBPROXY_PORT") or srv.get("port", default.port),
         max_body_bytes=int(srv.get("max_body_mb", 20) * 1024 * 1024),
     )
     r.check(1 <= server.port <= 65535, "[server] port", "a port from 1 to 65535")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, ClassVar
 
 import orjson
@@ -157,9 +158,10 @@ def from_upstream(
 ) -> HubError:
     """The error a client sees for an upstream error answer, whatever the provider's format.
 
-    Client mistakes (400, 404, 413, 422 ...) keep their status and the upstream's words. A
-    rejected credential (401, 403) is the gateway's problem, not the client's: 502, and the
-    upstream's message is dropped because it may quote part of the key. Rate limits stay 429;
+    Only a client mistake (400, 404, 413, 422 ...) keeps its status and the upstream's words,
+    scrubbed of anything key-shaped: the client needs them to fix its request. Every other
+    answer describes the gateway's own account (its keys, organisation, limits), so the client
+    gets our words instead: a refused credential (401, 403) is 502; a rate limit stays 429;
     overload (503, 529) is 503; an upstream timeout 504; any other failure 502.
     """
     if status in (401, 403):
@@ -168,17 +170,30 @@ def from_upstream(
             code="upstream_auth_failed",
         )
     if status == 429:
-        return RateLimited(message or "The upstream provider is rate limiting.")
+        return RateLimited("The upstream provider is rate-limiting requests; retry later.")
     if status in (503, 529):
-        return ServiceUnavailable(message or "The upstream provider is overloaded.")
+        return ServiceUnavailable("The upstream provider is overloaded; retry later.")
     if status == 504:
-        return GatewayTimeout(message or "The upstream provider timed out.")
+        return GatewayTimeout("The upstream provider timed out.")
     if status >= 500:
         return UpstreamError(
-            f"The upstream provider failed ({status}): {message}", code="upstream_error"
+            f"The upstream provider failed with status {status}.", code="upstream_error"
         )
-    err = from_status(status, message, code=code)
+    err = from_status(
+        status,
+        scrub(message) or f"The upstream provider refused the request ({status}).",
+        code=code,
+    )
     err.param = param
     if type:
         err.type = type  # keep the upstream's own error type for a 4xx
     return err
+
+
+# Anything shaped like a hub key or a provider key (OpenAI, Anthropic, Google).
+_KEYLIKE = re.compile(r"\b(?:hp-|sk-|AIza)[A-Za-z0-9_\-]{12,}")
+
+
+def scrub(text: str) -> str:
+    """Blank key-shaped strings in text bound for a client, a log line or the database."""
+    return _KEYLIKE.sub("[redacted]", text) if ("-" in text or "AIza" in text) else text

@@ -11,6 +11,7 @@ from aiohttp import web
 from hubproxy import tokens
 from hubproxy.auth import Principal
 from hubproxy.calls import Call
+from hubproxy.context import CALL, REQUEST_ID, TRACE_HEADERS, TRACE_ID
 from hubproxy.errors import HubError
 from hubproxy.providers.base import JSON, Provider, Reply, StreamTranslator, UpstreamRequest, Usage
 from hubproxy.routing import Route, Router
@@ -18,8 +19,6 @@ from hubproxy.store.writer import Writer
 from hubproxy.streaming import pipeline, sse
 from hubproxy.upstream import Response, Upstream
 
-CALL = web.RequestKey("call", Call)
-TRACE_HEADERS = web.RequestKey("trace_headers", dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,14 +81,14 @@ class Gateway:
         self, request: web.Request, principal: Principal, route: Route, kind: str, stream: bool
     ) -> Call:
         call = Call.begin(
-            request_id=request["request_id"],
+            request_id=request[REQUEST_ID],
             user_id=principal.user_id,
             api_key_id=principal.key_id,
             provider=route.provider,
             model=route.model,
             type=kind,
             stream=stream,
-            trace_id=request.get("trace_id"),
+            trace_id=request.get(TRACE_ID),
         )
         request[CALL] = call
         self.writer.submit(call.start_op())

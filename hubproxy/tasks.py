@@ -66,8 +66,8 @@ def sweep(writer: Writer, stale_after_s: float) -> Callable[[], Awaitable[None]]
 
 class KeyReloader:
     """Keeps the key cache in step with the database: polled, and also asked on a cache miss,
-    so that a key created a moment ago works at once. Misses are coalesced and rate-limited:
-    a flood of bad keys costs at most one revision read per `min_gap_s`."""
+    so that a key created a moment ago works at once. Misses are coalesced and spaced: a flood
+    of bad keys costs about one revision read per `min_gap_s`."""
 
     def __init__(self, reader: Any, cache: KeyCache, min_gap_s: float = 0.05) -> None:
         self._reader = reader
@@ -96,8 +96,12 @@ class KeyReloader:
         return changed
 
     async def on_miss(self) -> bool:
-        if asyncio.get_running_loop().time() - self._last < self._min_gap_s:
-            return False
+        """An unknown key: check once for new keys. Within `min_gap_s` of the last check the
+        caller waits for the next one rather than being refused (a key created a moment after
+        a check must still work), which also slows anyone trying keys by brute force."""
+        wait = self._min_gap_s - (asyncio.get_running_loop().time() - self._last)
+        if wait > 0:
+            await asyncio.sleep(wait)
         return await self.refresh()
 
     async def _reload(self) -> bool:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 import sys
 from collections.abc import Iterable, MutableMapping
 from typing import Any, TextIO
@@ -16,9 +15,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from hubproxy.config import LogSettings
+from hubproxy.errors import scrub
 
-# Anything shaped like a hub key or a provider key, wherever it turns up in a log value.
-_KEYLIKE = re.compile(r"\b(hp-|sk-|sk-ant-|AIza)[A-Za-z0-9_\-]{16,}")
 PROPAGATOR = TraceContextTextMapPropagator()
 
 
@@ -40,7 +38,7 @@ class Redactor:
         for secret in self._secrets:
             if secret in text:
                 text = text.replace(secret, "[redacted]")
-        return _KEYLIKE.sub("[redacted]", text) if ("-" in text or "AIza" in text) else text
+        return scrub(text)
 
 
 def setup_logging(

@@ -14,7 +14,7 @@ from opentelemetry import trace
 
 from hubproxy.api.state import SETTINGS, TRACER
 from hubproxy.errors import HubError, MethodNotAllowed, NotFound, PayloadTooLarge, from_status
-from hubproxy.proxy import CALL, TRACE_HEADERS
+from hubproxy.context import CALL, REQUEST_ID, TRACE_HEADERS, TRACE_ID
 from hubproxy.telemetry import PROPAGATOR
 
 ErrorBody = Callable[[HubError], bytes]
@@ -32,42 +32,40 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
     started = time.perf_counter()
     incoming = request.headers.get("X-Request-Id", "")
-    request["request_id"] = incoming if _REQUEST_ID.match(incoming) else os.urandom(12).hex()
+    request[REQUEST_ID] = incoming if _REQUEST_ID.match(incoming) else os.urandom(12).hex()
     tracer = request.app[TRACER]
     context = PROPAGATOR.extract(request.headers) if "traceparent" in request.headers else None
     with tracer.start_as_current_span(
         "http " + request.method, context=context, kind=trace.SpanKind.SERVER
     ) as span:
-        request["trace_id"] = format(span.get_span_context().trace_id, "032x")
+        request[TRACE_ID] = format(span.get_span_context().trace_id, "032x")
         carrier: dict[str, str] = {}
         PROPAGATOR.inject(carrier)
         request[TRACE_HEADERS] = carrier
         status = 499  # until we know better: the client left
         try:
-            response = await handler(request)
+            response = await _answer(request, handler)
             status = response.status
+            if not response.prepared:  # a stream was prepared with its id already
+                response.headers["X-Request-Id"] = request[REQUEST_ID]
             return response
-        except HubError as err:
-            response = _error_response(request, err)
-            status = err.status
-            return response
-        except web.HTTPException as exc:
-            err = _from_http(request, exc)
-            status = err.status
-            return _error_response(request, err)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("unhandled_error", request_id=request["request_id"])
-            status = 500
-            return _error_response(request, HubError("Internal error; see the server log."))
         finally:
             _access_line(request, status, started)
 
 
-async def add_request_id(request: web.Request, response: web.StreamResponse) -> None:
-    """on_response_prepare: every answer, streamed or not, carries its request id."""
-    response.headers["X-Request-Id"] = request.get("request_id", "")
+async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The handler's answer, or the error it raised in the client's shape."""
+    try:
+        return await handler(request)
+    except HubError as err:
+        return _error_response(request, err)
+    except web.HTTPException as exc:
+        return _error_response(request, _from_http(request, exc))
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("unhandled_error", request_id=request[REQUEST_ID])
+        return _error_response(request, HubError("Internal error; see the server log."))
 
 
 def _error_response(request: web.Request, err: HubError) -> web.Response:
@@ -97,7 +95,7 @@ def _from_http(request: web.Request, exc: web.HTTPException) -> HubError:
 def _access_line(request: web.Request, status: int, started: float) -> None:
     call = request.get(CALL)
     fields: dict[str, object] = {
-        "request_id": request["request_id"],
+        "request_id": request[REQUEST_ID],
         "method": request.method,
         "path": request.path,
         "status": status,

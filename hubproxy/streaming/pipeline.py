@@ -14,6 +14,7 @@ from collections.abc import Callable
 from aiohttp import web
 
 from hubproxy.calls import Call
+from hubproxy.context import REQUEST_ID
 from hubproxy.errors import HubError, UpstreamError
 from hubproxy.providers.base import StreamTranslator
 from hubproxy.streaming.sse import Decoder, Event
@@ -42,7 +43,8 @@ async def relay(
     error_event: ErrorEvent,
     headers: dict[str, str],
 ) -> web.StreamResponse:
-    response = web.StreamResponse(status=200, headers={**SSE_HEADERS, **headers})
+    headers = {**SSE_HEADERS, **headers, "X-Request-Id": request[REQUEST_ID]}
+    response = web.StreamResponse(status=200, headers=headers)
     try:
         await response.prepare(request)
         try:
