@@ -1,0 +1,165 @@
+"""`hubproxy serve` as a real process: its log lines, and kill -9 under load losing nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+import pytest
+
+from hubproxy import config
+from hubproxy.store import db
+from tests.conftest import add_key, to_toml
+
+PROVIDER_SECRET = "sk-provider-secret-never-logged-123456"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Server:
+    """A `hubproxy serve` subprocess with its stdout in a file."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.port = free_port()
+        raw: dict[str, Any] = {
+            "server": {"port": self.port},
+            "database": {"path": "hub.db"},
+            "providers": [
+                {"name": "demo", "type": "fake", "models": ["echo"]},
+                {"name": "up", "type": "openai", "base_url": "http://127.0.0.1:9/v1",
+                 "api_key": PROVIDER_SECRET},
+            ],
+        }  # fmt: skip
+        self.config = tmp_path / "hubproxy.toml"
+        self.config.write_text(to_toml(raw))
+        self.settings = config.load(self.config)
+        self.key = add_key(self.settings)
+        self.log = tmp_path / "stdout.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> None:
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "hubproxy", "serve", "--config", str(self.config)],
+                stdout=out, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        async with aiohttp.ClientSession() as s:
+            for _ in range(200):  # bounded: 200 × 50 ms
+                try:
+                    async with s.get(self.url + "/health") as r:
+                        if r.status == 200:
+                            return
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.05)
+        raise AssertionError("hubproxy did not start:\n" + self.log.read_text())
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(timeout=30)
+
+    def lines(self) -> list[dict[str, Any]]:
+        return [orjson.loads(line) for line in self.log.read_bytes().splitlines() if line]
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    srv = Server(tmp_path)
+    yield srv
+    srv.stop(signal.SIGKILL)
+
+
+async def test_json_access_log_without_secrets(server: Server) -> None:
+    await server.start()
+    body = {"model": "demo/echo", "stream": True, "messages": [{"role": "user", "content": "x"}]}
+    async with aiohttp.ClientSession() as s:
+        auth = {"Authorization": f"Bearer {server.key}", "X-Request-Id": "log-test-1"}
+        async with s.post(server.url + "/v1/chat/completions", json=body, headers=auth) as r:
+            assert r.status == 200
+            await r.read()
+        bad = {"Authorization": "Bearer hp-this-is-a-wrong-key-0123456789"}
+        async with s.post(server.url + "/v1/chat/completions", json=body, headers=bad) as r:
+            assert r.status == 401
+        async with s.post(
+            server.url + "/v1/chat/completions",
+            json={**body, "model": "up/gpt"},
+            headers={"Authorization": f"Bearer {server.key}"},
+        ) as r:
+            assert r.status == 502
+    server.stop()  # SIGTERM: a clean stop
+    assert server.proc is not None and server.proc.returncode == 0
+    lines = server.lines()  # every line parses as JSON: not a TTY
+    [access] = [x for x in lines if x.get("request_id") == "log-test-1"]
+    assert access["event"] == "request" and access["status"] == 200
+    assert access["user"] == "alice" and access["model"] == "demo/echo"
+    assert access["prompt_tokens"] > 0 and access["completion_tokens"] > 0
+    assert {"duration_ms", "ttfb_ms", "timestamp", "level"} <= set(access)
+    text = server.log.read_text()
+    for secret in (server.key, PROVIDER_SECRET, "hp-this-is-a-wrong-key"):
+        assert secret not in text
+
+
+async def test_kill_9_under_load_loses_no_completed_call(server: Server) -> None:
+    await server.start()
+    completed: list[str] = []
+    stop = asyncio.Event()
+
+    async def client(n: int) -> None:
+        headers = {"Authorization": f"Bearer {server.key}"}
+        async with aiohttp.ClientSession() as s:
+            for i in range(10_000):  # bounded; the kill ends it long before
+                if stop.is_set():
+                    return
+                rid = f"dur-{n}-{i}"
+                stream = i % 2 == 0
+                body = {"model": "demo/echo", "stream": stream,
+                        "messages": [{"role": "user", "content": f"call {rid}"}]}  # fmt: skip
+                try:
+                    async with s.post(
+                        server.url + "/v1/chat/completions",
+                        json=body, headers={**headers, "X-Request-Id": rid},
+                    ) as r:  # fmt: skip
+                        data = await r.read()
+                except aiohttp.ClientError:
+                    return  # the server is gone
+                if r.status == 200 and (not stream or data.endswith(b"data: [DONE]\n\n")):
+                    completed.append(rid)
+
+    clients = [asyncio.create_task(client(n)) for n in range(16)]
+    for _ in range(200):  # bounded: wait for real load, at most 10 s
+        if len(completed) >= 300:
+            break
+        await asyncio.sleep(0.05)
+    assert server.proc is not None
+    os.kill(server.proc.pid, signal.SIGKILL)
+    server.proc.wait(timeout=30)
+    stop.set()
+    await asyncio.wait_for(asyncio.gather(*clients), 30)
+    seen = list(completed)
+    assert len(seen) >= 300
+
+    await server.start()  # restart on the same database
+    rows = db.connect(server.settings.database).execute("SELECT request_id, status FROM model_calls").fetchall()
+    status = {r["request_id"]: r["status"] for r in rows}
+    missing = [rid for rid in seen if status.get(rid) != "success"]
+    assert missing == [], f"{len(missing)} completed calls lost, e.g. {missing[:3]}"
+    assert "processing" not in status.values(), "the restart must fail calls left in flight"
+    server.stop()

@@ -1,0 +1,106 @@
+"""The store: migrations, the writer's batches, and the sweep of calls that never finished."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from hubproxy import calls, tasks
+from hubproxy.api.state import GATEWAY
+from hubproxy.config import DatabaseSettings
+from hubproxy.store import db
+from hubproxy.store.migrate import MigrationError, available, migrate, migrations_dir
+from hubproxy.store.writer import Writer
+from tests.conftest import Hub, HubFactory
+
+
+def a_call(request_id: str, age_ms: int = 0) -> calls.Call:
+    call = calls.Call.begin(
+        request_id=request_id, user_id=None, api_key_id=None, provider="p", model="m",
+        type="chat", stream=False, trace_id=None,
+    )  # fmt: skip
+    call.created_at -= age_ms
+    return call
+
+
+def connect(tmp_path: Path) -> sqlite3.Connection:
+    return db.connect(DatabaseSettings(path=tmp_path / "t.db"))
+
+
+def schema(conn: sqlite3.Connection) -> list[tuple[str, str]]:
+    return conn.execute("SELECT type, name FROM sqlite_master ORDER BY name").fetchall()
+
+
+def test_migrations_apply_once(tmp_path: Path) -> None:
+    conn = connect(tmp_path)
+    applied = migrate(conn)
+    assert applied == [p.name for p in available(migrations_dir())]
+    before = schema(conn)
+    assert migrate(conn) == [] and schema(conn) == before
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+
+
+def test_failed_migration_leaves_database_as_it_was(tmp_path: Path) -> None:
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    (folder / "0001_ok.sql").write_text("CREATE TABLE a (x INTEGER);\n")
+    (folder / "0002_bad.sql").write_text(
+        "CREATE TABLE b (x INTEGER);\nINSERT INTO a VALUES (1);\nTHIS IS NOT SQL;\n"
+    )
+    conn = connect(tmp_path)
+    with pytest.raises(MigrationError, match="0002_bad.sql"):
+        migrate(conn, folder)
+    names = {name for _, name in schema(conn)}
+    assert "a" in names and "b" not in names
+    assert conn.execute("SELECT count(*) FROM a").fetchone()[0] == 0
+    assert [r[0] for r in conn.execute("SELECT name FROM schema_migrations")] == ["0001_ok.sql"]
+
+
+async def test_writer_batches_and_isolates_a_bad_write(tmp_path: Path) -> None:
+    conn = connect(tmp_path)
+    conn.execute("CREATE TABLE t (x INTEGER PRIMARY KEY)")
+    writer = Writer(conn)
+    writer.start()
+    futures = [writer.commit(("INSERT INTO t VALUES (?)", (i,))) for i in range(100)]
+    bad = writer.commit(("INSERT INTO t VALUES (?)", (5,)))  # a duplicate key
+    await asyncio.gather(*futures)
+    with pytest.raises(sqlite3.IntegrityError):
+        await bad
+    assert writer.batches <= 3, "queued writes must share transactions"
+    await writer.close()
+    check = connect(tmp_path)
+    assert check.execute("SELECT count(*) FROM t").fetchone()[0] == 100
+
+
+async def test_sweep_fails_stale_processing_calls(hub: Hub) -> None:
+    gateway_writer = hub.app[GATEWAY].writer
+    await gateway_writer.commit(a_call("r1", age_ms=3_600_000).start_op())  # an hour ago
+    await gateway_writer.commit(a_call("r2").start_op())
+    await tasks.sweep(gateway_writer, stale_after_s=1800)()
+    status = {r["request_id"]: (r["status"], r["error"]) for r in hub.calls()}
+    assert status["r1"] == ("failed", "stale: still processing after 1800 s")
+    assert status["r2"] == ("processing", None)
+
+
+async def test_startup_fails_calls_left_by_a_crash(hub_factory: HubFactory) -> None:
+    first = await hub_factory()
+    conn = first.db()
+    conn.execute(*a_call("crashed").start_op())
+    conn.close()
+    await first.runner.cleanup()
+    second = await hub_factory()
+    [row] = [r for r in second.calls() if r["request_id"] == "crashed"]
+    assert row["status"] == "failed" and row["error"].startswith("interrupted")
+
+
+async def test_periodic_sweep_runs(hub_factory: HubFactory) -> None:
+    hub = await hub_factory(database={"path": "hub.db", "stale_after_s": 0.05,
+                                      "sweep_interval_s": 0.05})  # fmt: skip
+    conn = hub.db()
+    conn.execute(*a_call("late").start_op())
+    conn.close()
+    await hub.eventually(lambda: hub.calls()[0]["status"] == "failed")
