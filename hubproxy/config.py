@@ -1,4 +1,4 @@
-"""Settings: TOML plus HUBPROXY_* environment into frozen dataclasses. The only reader of os.environ."""
+"""Settings: TOML and HUBPROXY_* variables into frozen dataclasses; the only reader of environ."""
 
 from __future__ import annotations
 

@@ -20,7 +20,6 @@ from hubproxy.streaming import pipeline, sse
 from hubproxy.upstream import Response, Upstream
 
 
-
 @dataclass(frozen=True, slots=True)
 class ClientFormat:
     """How answers are shaped for the client: OpenAI's by default; the Anthropic-native

@@ -1,4 +1,4 @@
-"""Model strings to routes: "provider/model" → which provider, and the upstream's model name. Pure."""
+"""Model strings to routes: "provider/model" → the provider and the upstream's model name. Pure."""
 
 from __future__ import annotations
 

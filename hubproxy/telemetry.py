@@ -56,7 +56,7 @@ def setup_logging(
     ]
     if as_json:
         processors.append(structlog.processors.JSONRenderer(serializer=orjson.dumps))
-        factory: Any = structlog.BytesLoggerFactory(out.buffer if hasattr(out, "buffer") else out)
+        factory: Any = structlog.BytesLoggerFactory(getattr(out, "buffer", None))
     else:
         processors.append(structlog.dev.ConsoleRenderer())
         factory = structlog.PrintLoggerFactory(out)

@@ -1,4 +1,4 @@
-"""Talking to upstreams: the one ClientSession, choosing a key, failing over before the first byte."""
+"""Talking to upstreams: the one ClientSession, key choice, failover before the first byte."""
 
 from __future__ import annotations
 

@@ -67,12 +67,13 @@ async def test_cli_revocation_reaches_live_server_within_2s(hub: Hub) -> None:
     config = hub.settings.source
     done = await asyncio.to_thread(
         subprocess.run,
-        [sys.executable, "-m", "hubproxy", "keys", "revoke", str(row["id"]), "--config", str(config)],
+        [sys.executable, "-m", "hubproxy", "keys", "revoke", str(row["id"]),
+         "--config", str(config)],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     revoked_at = asyncio.get_running_loop().time()
-    for _ in range(100):  # bounded: 100 × 50 ms
+    for _ in range(100):  # bounded: 100 x 50 ms
         try:
             await client.chat.completions.create(model="demo/echo", messages=MESSAGES)
         except openai.AuthenticationError:

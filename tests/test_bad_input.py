@@ -15,9 +15,10 @@ async def send(
     hub: Hub, method: str, path: str, data: bytes | None = None, key: bool = True
 ) -> tuple[int, dict[str, Any], CIMultiDict[str]]:
     headers = {"Authorization": f"Bearer {hub.key}"} if key else {}
-    async with aiohttp.ClientSession() as s, s.request(
-        method, hub.url + path, data=data, headers=headers
-    ) as r:
+    async with (
+        aiohttp.ClientSession() as s,
+        s.request(method, hub.url + path, data=data, headers=headers) as r,
+    ):
         return r.status, await r.json(content_type=None), r.headers.copy()
 
 

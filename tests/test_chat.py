@@ -17,14 +17,14 @@ async def test_demo_provider_answers_streamed_and_not(hub: Hub) -> None:
     assert reply.choices[0].message.content == "You said: hi there"
     assert reply.usage is not None and reply.usage.completion_tokens == 4
 
-    stream = await client.chat.completions.create(
-        model="demo/echo", messages=MESSAGES, stream=True
-    )
+    stream = await client.chat.completions.create(model="demo/echo", messages=MESSAGES, stream=True)
     text = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
     assert text == "You said: hi there"
 
 
-async def test_upstream_non_streamed_is_recorded(hub: Hub, upstream: tuple[FakeOpenAI, str]) -> None:
+async def test_upstream_non_streamed_is_recorded(
+    hub: Hub, upstream: tuple[FakeOpenAI, str]
+) -> None:
     reply = await hub.openai().chat.completions.create(model="up/ok", messages=MESSAGES)
     assert reply.choices[0].message.content == "".join(WORDS)
     [row] = hub.calls()

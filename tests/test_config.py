@@ -73,7 +73,7 @@ def test_env_overrides(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HUBPROXY_HOST", "0.0.0.0")
     monkeypatch.setenv("HUBPROXY_PORT", "9999")
     monkeypatch.setenv("HUBPROXY_DB", str(tmp_path / "other.db"))
-    settings = config.load(write(tmp_path, '[server]\nport = 1234\n' + DEMO))
+    settings = config.load(write(tmp_path, "[server]\nport = 1234\n" + DEMO))
     assert (settings.server.host, settings.server.port) == ("0.0.0.0", 9999)
     assert settings.database.path == tmp_path / "other.db"
     monkeypatch.setenv("HUBPROXY_PORT", "eighty")

@@ -61,7 +61,7 @@ class Server:
                 stdout=out, stderr=subprocess.STDOUT,
             )  # fmt: skip
         async with aiohttp.ClientSession() as s:
-            for _ in range(200):  # bounded: 200 × 50 ms
+            for _ in range(200):  # bounded: 200 x 50 ms
                 try:
                     async with s.get(self.url + "/health") as r:
                         if r.status == 200:
@@ -157,7 +157,11 @@ async def test_kill_9_under_load_loses_no_completed_call(server: Server) -> None
     assert len(seen) >= 300
 
     await server.start()  # restart on the same database
-    rows = db.connect(server.settings.database).execute("SELECT request_id, status FROM model_calls").fetchall()
+    rows = (
+        db.connect(server.settings.database)
+        .execute("SELECT request_id, status FROM model_calls")
+        .fetchall()
+    )
     status = {r["request_id"]: r["status"] for r in rows}
     missing = [rid for rid in seen if status.get(rid) != "success"]
     assert missing == [], f"{len(missing)} completed calls lost, e.g. {missing[:3]}"

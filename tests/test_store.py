@@ -52,7 +52,7 @@ def test_failed_migration_leaves_database_as_it_was(tmp_path: Path) -> None:
         "CREATE TABLE b (x INTEGER);\nINSERT INTO a VALUES (1);\nTHIS IS NOT SQL;\n"
     )
     conn = connect(tmp_path)
-    with pytest.raises(MigrationError, match="0002_bad.sql"):
+    with pytest.raises(MigrationError, match=r"0002_bad\.sql"):
         migrate(conn, folder)
     names = {name for _, name in schema(conn)}
     assert "a" in names and "b" not in names

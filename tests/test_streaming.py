@@ -83,9 +83,10 @@ async def test_bytes_equal_what_the_upstream_sends_without_injected_usage(
 ) -> None:
     _, base_url = upstream
     _, _, through_hub = await post(hub, body("up/ok"))
-    async with aiohttp.ClientSession() as s, s.post(
-        base_url + "/chat/completions", json=body("ok")
-    ) as r:
+    async with (
+        aiohttp.ClientSession() as s,
+        s.post(base_url + "/chat/completions", json=body("ok")) as r,
+    ):
         direct = await r.read()
     assert b'"usage"' not in direct
     assert through_hub == direct

@@ -1,4 +1,4 @@
-"""The edge of every request: request id, trace context, errors in the client's shape, access log."""
+"""The edge of every request: request id, trace context, errors in the client's shape, access."""
 
 from __future__ import annotations
 
@@ -13,12 +13,13 @@ from aiohttp import web
 from opentelemetry import trace
 
 from hubproxy.api.state import SETTINGS, TRACER
-from hubproxy.errors import HubError, MethodNotAllowed, NotFound, PayloadTooLarge, from_status
 from hubproxy.context import CALL, REQUEST_ID, TRACE_HEADERS, TRACE_ID
+from hubproxy.errors import HubError, MethodNotAllowed, NotFound, PayloadTooLarge, from_status
 from hubproxy.telemetry import PROPAGATOR
 
 ErrorBody = Callable[[HubError], bytes]
-ERROR_BODY = web.RequestKey("error_body", ErrorBody)  # set by handlers with their own shape
+# Set by handlers whose clients expect another error shape (the Anthropic-native endpoint).
+ERROR_BODY: web.RequestKey[ErrorBody] = web.RequestKey("error_body")
 PRINCIPAL_NAME = web.RequestKey("principal_name", str)
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")

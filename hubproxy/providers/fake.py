@@ -108,7 +108,8 @@ def _embeddings(body: JSON) -> JSON:
         inputs = [inputs]
     if not isinstance(inputs, list) or not inputs:
         raise BadRequest("'input' must be a string or a non-empty list.", param="input")
-    dims = body.get("dimensions") if isinstance(body.get("dimensions"), int) else 8
+    asked = body.get("dimensions")
+    dims = asked if isinstance(asked, int) and 0 < asked <= 4096 else 8
     data, tokens = [], 0
     for i, text in enumerate(inputs):
         text = str(text)

@@ -52,11 +52,11 @@ async def revision(conn: aiosqlite.Connection, name: str) -> int:
     return int(row[0]) if row else 0
 
 
-async def active_keys(conn: aiosqlite.Connection) -> list[sqlite3.Row]:
+async def active_keys(conn: aiosqlite.Connection) -> list[dict[str, Any]]:
     """Every key that is not revoked, with its owner."""
     sql = (
         "SELECT k.id, k.key_hash, k.prefix, u.id AS user_id, u.name AS user_name, u.role "
         "FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.revoked_at IS NULL"
     )
     async with conn.execute(sql) as cur:
-        return list(await cur.fetchall())
+        return [dict(zip(row.keys(), row, strict=True)) for row in await cur.fetchall()]

@@ -1,4 +1,4 @@
-"""Server-sent events: an incremental decoder that keeps each event's raw bytes, and an encoder. Pure."""
+"""Server-sent events: an incremental decoder keeping each event's raw bytes, an encoder. Pure."""
 
 from __future__ import annotations
 
