@@ -321,7 +321,8 @@ JSONISH = st.recursive(
     | st.integers()
     | st.floats(allow_nan=False)
     | st.sampled_from(["", "x", "日本", "data:image/png;base64,AAAA", "https://e.com/a.png", "{}"])
-    | st.sampled_from(["user", "assistant", "system", "tool", "developer", "text", "image_url"]),
+    | st.sampled_from(["user", "assistant", "system", "tool", "developer", "text", "image_url"])
+    | st.sampled_from(["tool_use", "tool_result", "image", "base64", "url", "document"]),
     lambda children: (
         st.lists(children, max_size=4)
         | st.dictionaries(
@@ -343,6 +344,12 @@ JSONISH = st.recursive(
                     "file",
                     "file_data",
                     "input_audio",
+                    "tool_use_id",
+                    "input",
+                    "source",
+                    "media_type",
+                    "data",
+                    "is_error",
                 ]
             ),
             children,
