@@ -2,20 +2,34 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 
+import aiosqlite
 from aiohttp import web
 
-from hubproxy import calls, tasks
+from hubproxy import billing, calls, tasks
 from hubproxy.api import middleware, openai
-from hubproxy.api.state import GATEWAY, KEY_RELOADER, KEYS, READER, ROUTER, SETTINGS, TRACER
+from hubproxy.api.state import (
+    CREDITS,
+    FOLLOWER,
+    GATEWAY,
+    KEYS,
+    RATES,
+    READER,
+    ROUTER,
+    SETTINGS,
+    TRACER,
+)
 from hubproxy.auth import KeyCache
 from hubproxy.config import Settings
+from hubproxy.credits import Credits, RateBook
+from hubproxy.meter import MeterExport
 from hubproxy.proxy import Gateway
 from hubproxy.routing import Router
-from hubproxy.store import db
+from hubproxy.store import db, ledger
 from hubproxy.store.migrate import migrate
-from hubproxy.store.writer import Writer
+from hubproxy.store.writer import Op, Writer
 from hubproxy.telemetry import setup_tracing
 from hubproxy.upstream import Upstream
 
@@ -30,14 +44,21 @@ def create_app(settings: Settings) -> web.Application:
     app[KEYS] = KeyCache()
     app[ROUTER] = Router(settings.providers)
     app[TRACER] = setup_tracing()
+    app[RATES] = RateBook()
+    app[CREDITS] = Credits(
+        settings.billing.mode,
+        app[RATES],
+        settings.billing.default_max_tokens,
+        source=f"server-{os.getpid()}-{os.urandom(4).hex()}",
+    )
     app.add_routes(openai.routes)
     app.cleanup_ctx.append(_resources)
     return app
 
 
 async def _resources(app: web.Application) -> AsyncIterator[None]:
-    """Database, writer, upstream session and background tasks: up before the first request,
-    down (queued writes committed) after the last."""
+    """Database, writer, caches, upstream session and background tasks: up before the first
+    request, down (queued writes committed) after the last."""
     settings = app[SETTINGS]
     conn = db.connect(settings.database)
     migrate(conn)
@@ -45,20 +66,25 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     writer.start()
     # Calls left `processing` by a previous run can never finish now.
     await writer.commit(calls.sweep_op(calls.now_ms(), CRASHED))
+    await writer.commit(*_seed_rates(settings))
     reader = await db.open_reader(settings.database)
     app[READER] = reader
-    reload_keys = app[KEY_RELOADER] = tasks.KeyReloader(reader, app[KEYS])
-    await reload_keys()
+    credits = app[CREDITS]
+    credits.load(*await ledger.snapshot(reader))
+    follower = app[FOLLOWER] = tasks.Follower(reader, _follow(app, reader))
+    await follower.refresh()
     upstream = Upstream(settings)
     await upstream.start()
-    app[GATEWAY] = Gateway(app[ROUTER], upstream, writer)
+    app[GATEWAY] = Gateway(app[ROUTER], upstream, writer, credits)
     background = tasks.Tasks()
-    background.every("reload-keys", settings.auth.reload_interval_s, reload_keys)
+    background.every("follow-database", settings.auth.reload_interval_s, follower)
     background.every(
         "sweep-stale-calls",
         settings.database.sweep_interval_s,
         tasks.sweep(writer, settings.database.stale_after_s),
     )
+    if settings.billing.meter.url:
+        background.spawn("meter-export", MeterExport(settings.billing.meter, reader, writer).run())
     try:
         yield
     finally:
@@ -66,6 +92,36 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         await upstream.close()
         await writer.close()
         await reader.close()
+
+
+def _follow(app: web.Application, reader: aiosqlite.Connection) -> dict[str, tasks.Handler]:
+    """What to reload when another process changes keys, rates or the ledger."""
+    credits = app[CREDITS]
+
+    async def keys() -> None:
+        app[KEYS].replace(await db.active_keys(reader))
+
+    async def rates() -> None:
+        app[RATES].replace(await ledger.rates(reader))
+
+    async def balances() -> None:
+        credits.follow(await ledger.tail(reader, credits.last_ledger_id, credits.source))
+
+    return {"auth": keys, "rates": rates, "credits": balances}
+
+
+def _seed_rates(settings: Settings) -> list[Op]:
+    """Config rates fill in where the database has none; set ones (CLI, admin API) win."""
+    return [
+        ledger.set_rate(
+            r.provider,
+            r.model,
+            r.type,
+            billing.Rate.parse(r.input, r.output, r.cached_input, r.per_image).strings(),
+            replace=False,
+        )  # fmt: skip
+        for r in settings.billing.rates
+    ]
 
 
 async def start(settings: Settings, *, port: int | None = None) -> tuple[web.AppRunner, int]:

@@ -56,21 +56,19 @@ def presented_key(headers: Mapping[str, str]) -> str | None:
 
 
 class KeyCache:
-    """Every active key by hash. Replaced whole when the database's auth revision moves, so a
+    """Every active key by hash, replaced whole when the database's auth revision moves: a
     lookup is one hash and one dict access, with no query."""
 
     def __init__(self) -> None:
         self._by_hash: dict[str, Principal] = {}
-        self.revision = -1
 
-    def replace(self, rows: Iterable[Mapping[str, Any]], revision: int) -> None:
+    def replace(self, rows: Iterable[Mapping[str, Any]]) -> None:
         self._by_hash = {
             row["key_hash"]: Principal(
                 row["user_id"], row["user_name"], row["role"], row["id"], row["prefix"]
             )
             for row in rows
         }
-        self.revision = revision
 
     def __len__(self) -> int:
         return len(self._by_hash)

@@ -16,7 +16,7 @@ _INSERT = (
 _FINISH = (
     "UPDATE model_calls SET status = ?, prompt_tokens = ?, completion_tokens = ?, "
     "total_tokens = ?, usage_estimated = ?, duration_ms = ?, ttfb_ms = ?, upstream_status = ?, "
-    "error = ?, finished_at = ? WHERE id = ? AND status = 'processing'"
+    "error = ?, credits = ?, params = ?, finished_at = ? WHERE id = ? AND status = 'processing'"
 )
 _SWEEP = (
     "UPDATE model_calls SET status = 'failed', error = ?, finished_at = ? "
@@ -55,6 +55,8 @@ class Call:
     duration_ms: int | None = None
     upstream_status: int | None = None
     error: str | None = None
+    credits: int = 0  # micro-credits debited
+    params: str | None = None  # JSON of the parameters that set the price (image size ...)
 
     @classmethod
     def begin(
@@ -92,7 +94,7 @@ class Call:
         return _FINISH, (
             status, u.prompt_tokens, u.completion_tokens, u.total_tokens,
             int(self.usage_estimated), self.duration_ms, self.ttfb_ms, self.upstream_status,
-            error, now_ms(), self.id,
+            error, self.credits, self.params, now_ms(), self.id,
         )  # fmt: skip
 
 

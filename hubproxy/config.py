@@ -87,6 +87,36 @@ class ProviderSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class RateSettings:
+    """A price from the config; decimal strings of credits (per 1M tokens, or per image)."""
+
+    provider: str
+    model: str
+    type: str
+    input: str
+    output: str
+    cached_input: str | None
+    per_image: str
+
+
+@dataclass(frozen=True, slots=True)
+class MeterSettings:
+    url: str = ""  # empty: no export (events still wait in the outbox)
+    batch_size: int = 100
+    interval_s: float = 2.0
+    timeout_s: float = 10.0
+    max_backoff_s: float = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class BillingSettings:
+    mode: str = "off"  # "off": record usage, bill nothing; "credits": hold and debit
+    default_max_tokens: int = 4096  # output held for a call that sets no max_tokens
+    rates: tuple[RateSettings, ...] = ()  # seeded into model_rates where none is set
+    meter: MeterSettings = MeterSettings()
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     source: Path | None = None
     server: ServerSettings = ServerSettings()
@@ -95,6 +125,7 @@ class Settings:
     auth: AuthSettings = AuthSettings()
     log: LogSettings = LogSettings()
     providers: tuple[ProviderSettings, ...] = ()
+    billing: BillingSettings = BillingSettings()
 
 
 def locate(cli_path: str | None) -> Path:
@@ -118,7 +149,7 @@ def load(path: Path, *, secrets: bool = True) -> Settings:
 
 def parse(raw: Mapping[str, Any], path: Path, *, secrets: bool = True) -> Settings:
     r = _Reader(path)
-    r.keys(raw, "", {"server", "database", "upstream", "auth", "log", "providers"})
+    r.keys(raw, "", {"server", "database", "upstream", "auth", "log", "providers", "billing"})
     base = path.resolve().parent
 
     srv = r.table(raw, "server", {"host": str, "port": int, "max_body_mb": float})
@@ -166,7 +197,63 @@ def parse(raw: Mapping[str, Any], path: Path, *, secrets: bool = True) -> Settin
     names = [p.name for p in providers]
     dupes = sorted({n for n in names if names.count(n) > 1})
     r.check(not dupes, "[[providers]] name", f"unique names (repeated: {', '.join(dupes)})")
-    return Settings(path, server, database, upstream, auth, log, providers)
+    billing = _billing(r, raw)
+    return Settings(path, server, database, upstream, auth, log, providers, billing)
+
+
+def _billing(r: _Reader, raw: Mapping[str, Any]) -> BillingSettings:
+    from hubproxy.billing import parse_amount  # late: billing imports the providers
+    from hubproxy.errors import HubError
+
+    spec = {"mode": str, "default_max_tokens": int, "rates": list, "meter": dict}
+    b = r.table(raw, "billing", spec)
+    r.check(b.get("mode", "off") in ("off", "credits"), "[billing] mode", '"off" or "credits"')
+    r.check(b.get("default_max_tokens", 1) > 0, "[billing] default_max_tokens", "more than 0")
+    meter_spec = {
+        "url": str, "batch_size": int, "interval_s": float, "timeout_s": float,
+        "max_backoff_s": float,
+    }  # fmt: skip
+    meter = MeterSettings(
+        **r.table({"billing.meter": b.get("meter", {})}, "billing.meter", meter_spec)
+    )
+    r.check(meter.batch_size > 0, "[billing.meter] batch_size", "more than 0")
+    rates: list[RateSettings] = []
+    amount_spec = {
+        "model": str, "type": str, "input": (str, int, float), "output": (str, int, float),
+        "cached_input": (str, int, float), "per_image": (str, int, float),
+    }  # fmt: skip
+    for i, entry in enumerate(b.get("rates", [])):
+        where = f"billing.rates[{i}]"
+        if not isinstance(entry, dict):
+            raise r.error(where, "a [[billing.rates]] table")
+        e = r.table({where: entry}, where, amount_spec)
+        provider, sep, model = str(e.get("model", "")).partition("/")
+        r.check(bool(sep and provider and model), f"[{where}] model", '"provider/model"')
+        r.check(
+            e.get("type", "chat") in ("chat", "embedding"),
+            f"[{where}] type",
+            '"chat" or "embedding"',
+        )
+        try:
+            for name in ("input", "output", "cached_input", "per_image"):
+                if name in e:
+                    parse_amount(e[name], name)
+        except HubError as exc:
+            raise r.error(f"[{where}]", f"decimal credits: {exc}") from None
+        rates.append(
+            RateSettings(
+                provider, model, e.get("type", "chat"), str(e.get("input", "0")),
+                str(e.get("output", "0")),
+                None if "cached_input" not in e else str(e["cached_input"]),
+                str(e.get("per_image", "0")),
+            )
+        )  # fmt: skip
+    return BillingSettings(
+        mode=b.get("mode", "off"),
+        default_max_tokens=b.get("default_max_tokens", 4096),
+        rates=tuple(rates),
+        meter=meter,
+    )
 
 
 def _provider(
@@ -254,7 +341,7 @@ class _Reader:
                 f"Fix: use one of {', '.join(sorted(known))}, or remove it."
             )
 
-    def table(self, raw: Mapping[str, Any], name: str, spec: dict[str, type]) -> dict[str, Any]:
+    def table(self, raw: Mapping[str, Any], name: str, spec: Mapping[str, Any]) -> dict[str, Any]:
         value = raw.get(name, {})
         if not isinstance(value, dict):
             raise self.error(f"[{name}]", "a table")
@@ -266,7 +353,8 @@ class _Reader:
             if want is float and isinstance(val, int) and not isinstance(val, bool):
                 val, ok = float(val), True
             if not ok:
-                raise self.error(f"[{name}] {key}", f"a {_TYPE_NAMES[want]}, got {val!r}")
+                kind = _TYPE_NAMES.get(want, "decimal number or string")
+                raise self.error(f"[{name}] {key}", f"a {kind}, got {val!r}")
             out[key] = val
         return out
 

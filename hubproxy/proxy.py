@@ -1,4 +1,4 @@
-"""One model call end to end: route, start the record, send, relay or reply, finish the record."""
+"""One model call end to end: route, admit, send, relay or reply, then record and settle once."""
 
 from __future__ import annotations
 
@@ -12,10 +12,12 @@ from hubproxy import tokens
 from hubproxy.auth import Principal
 from hubproxy.calls import Call
 from hubproxy.context import CALL, REQUEST_ID, TRACE_HEADERS, TRACE_ID
+from hubproxy.credits import Credits, Hold
 from hubproxy.errors import HubError
 from hubproxy.providers.base import JSON, Provider, Reply, StreamTranslator, UpstreamRequest, Usage
 from hubproxy.routing import Route, Router
-from hubproxy.store.writer import Writer
+from hubproxy.store import ledger, usage
+from hubproxy.store.writer import Op, Writer
 from hubproxy.streaming import pipeline, sse
 from hubproxy.upstream import Response, Upstream
 
@@ -36,11 +38,22 @@ OPENAI = ClientFormat()
 _PASS_HEADERS = ("openai-processing-ms",)
 
 
+@dataclass(slots=True)
+class Flight:
+    """A call in flight and what settling it needs."""
+
+    call: Call
+    body: JSON
+    hold: Hold | None
+    translator: StreamTranslator | None = None
+
+
 class Gateway:
-    def __init__(self, router: Router, upstream: Upstream, writer: Writer) -> None:
+    def __init__(self, router: Router, upstream: Upstream, writer: Writer, credits: Credits):
         self.router = router
         self.upstream = upstream
         self.writer = writer
+        self.credits = credits
 
     async def chat(
         self,
@@ -52,33 +65,42 @@ class Gateway:
         route, provider = self._route(body)
         stream = body.get("stream") is True
         upstream_request = provider.chat_request(body, route.model, stream)
-        call = self._begin(request, principal, route, "chat", stream)
-        resp = await self._send(request, call, route, upstream_request, provider, body)
+        flight = self._begin(request, principal, route, "chat", stream, body)
+        resp = await self._send(request, flight, route, upstream_request, provider)
         if stream:
-            translator = client.stream(provider.chat_stream(body))
+            translator = flight.translator = client.stream(provider.chat_stream(body))
             return await pipeline.relay(
-                request, resp, translator, call,
-                lambda status, error: self._record(call, body, translator, status, error),
+                request, resp, translator, flight.call,
+                lambda status, error: self._record(flight, status, error),
                 client.error_event, _passed(resp.headers),
             )  # fmt: skip
-        return await self._reply(call, body, resp, provider.chat_reply, client.reply)
+        return await self._reply(flight, resp, provider.chat_reply, client.reply)
 
     async def embeddings(
         self, request: web.Request, principal: Principal, body: JSON
     ) -> web.StreamResponse:
         route, provider = self._route(body)
         upstream_request = provider.embeddings_request(body, route.model)
-        call = self._begin(request, principal, route, "embedding", False)
-        resp = await self._send(request, call, route, upstream_request, provider, body)
-        return await self._reply(call, body, resp, provider.embeddings_reply, OPENAI.reply)
+        flight = self._begin(request, principal, route, "embedding", False, body)
+        resp = await self._send(request, flight, route, upstream_request, provider)
+        return await self._reply(flight, resp, provider.embeddings_reply, OPENAI.reply)
 
     def _route(self, body: JSON) -> tuple[Route, Provider]:
         route = self.router.resolve(body.get("model"))
         return route, self.upstream.providers[route.provider]
 
     def _begin(
-        self, request: web.Request, principal: Principal, route: Route, kind: str, stream: bool
-    ) -> Call:
+        self,
+        request: web.Request,
+        principal: Principal,
+        route: Route,
+        kind: str,
+        stream: bool,
+        body: JSON,
+    ) -> Flight:
+        """Admit (hold credits, or refuse with 402) and start the call's record. From here on
+        every path ends in _record, which settles the hold exactly once."""
+        hold = self.credits.admit(principal.user_id, route.provider, route.model, kind, body)
         call = Call.begin(
             request_id=request[REQUEST_ID],
             user_id=principal.user_id,
@@ -91,18 +113,18 @@ class Gateway:
         )
         request[CALL] = call
         self.writer.submit(call.start_op())
-        return call
+        return Flight(call, body, hold)
 
     async def _send(
         self,
         request: web.Request,
-        call: Call,
+        flight: Flight,
         route: Route,
         upstream_request: UpstreamRequest,
         provider: Provider,
-        body: JSON,
     ) -> Response:
         """Send upstream; an error answer is read, recorded and raised as a HubError."""
+        call = flight.call
         try:
             resp = await self.upstream.send(
                 route.provider, upstream_request, request.get(TRACE_HEADERS)
@@ -118,55 +140,80 @@ class Gateway:
                 err.headers["Retry-After"] = resp.headers["Retry-After"]
             raise err
         except HubError as err:
-            await self._record(call, body, None, "failed", err.message)
+            await self._record(flight, "failed", err.message)
             raise
         except asyncio.CancelledError:
-            self._record(call, body, None, "failed", pipeline.CLIENT_GONE)
+            self._record(flight, "failed", pipeline.CLIENT_GONE)
             raise
 
     async def _reply(
         self,
-        call: Call,
-        body: JSON,
+        flight: Flight,
         resp: Response,
         parse: Callable[[bytes], Reply],
         reshape: Callable[[bytes], bytes],
     ) -> web.Response:
+        call = flight.call
         try:
             call.first_byte()
             reply = parse(await resp.read())
             out = reshape(reply.body)
         except HubError as err:
-            await self._record(call, body, None, "failed", err.message)
+            await self._record(flight, "failed", err.message)
             raise
         except asyncio.CancelledError:
-            self._record(call, body, None, "failed", pipeline.CLIENT_GONE)
+            self._record(flight, "failed", pipeline.CLIENT_GONE)
             raise
         finally:
             resp.close()
         call.usage = reply.usage
-        await self._record(call, body, None, "success", None)
+        await self._record(flight, "success", None)
         return web.Response(
             body=out, content_type="application/json", headers=_passed(resp.headers)
         )
 
-    def _record(
-        self,
-        call: Call,
-        body: JSON,
-        translator: StreamTranslator | None,
-        status: str,
-        error: str | None,
-    ) -> asyncio.Future[None]:
-        """Finish the call: the provider's usage if it gave one, else an estimate (marked)."""
+    def _record(self, flight: Flight, status: str, error: str | None) -> asyncio.Future[None]:
+        """Finish the call and settle it, as one unit of writes: the row, the debit, the meter
+        event and the rollups commit together or not at all."""
+        call, translator = flight.call, flight.translator
         if translator is not None and translator.usage is not None:
             call.usage = translator.usage
         if call.usage is None and (status == "success" or call.ttfb_ms is not None):
-            # Tokens were consumed upstream: bill an estimate rather than nothing.
+            # Tokens were consumed upstream: count an estimate rather than nothing.
             chars = translator.text_chars if translator is not None else 0
-            call.usage = Usage(tokens.prompt(body), tokens.from_chars(chars))
+            call.usage = Usage(tokens.prompt(flight.body), tokens.from_chars(chars))
             call.usage_estimated = True
-        return self.writer.commit(call.finish(status, error=error))
+        ops: list[Op] = []
+        if flight.hold is not None:
+            call.credits, ops = self.credits.settle(flight.hold, call.id, call.usage)
+        finish = call.finish(status, error=error)
+        if call.credits:
+            ops.append(ledger.meter_event(call.id, _meter_payload(call)))
+        u = call.usage or Usage()
+        ops += usage.rollup(
+            created_at=call.created_at, user_id=call.user_id or 0,
+            api_key_id=call.api_key_id or 0, provider=call.provider, model=call.model,
+            failed=status == "failed", prompt_tokens=u.prompt_tokens,
+            completion_tokens=u.completion_tokens, credits=call.credits,
+            duration_ms=call.duration_ms or 0, ttfb_ms=call.ttfb_ms,
+        )  # fmt: skip
+        return self.writer.commit(finish, *ops)
+
+
+def _meter_payload(call: Call) -> JSON:
+    u = call.usage or Usage()
+    return {
+        "idempotency_key": call.id,
+        "user_id": call.user_id,
+        "api_key_id": call.api_key_id,
+        "model": f"{call.provider}/{call.model}",
+        "type": call.type,
+        "credits": call.credits,
+        "prompt_tokens": u.prompt_tokens,
+        "completion_tokens": u.completion_tokens,
+        "usage_estimated": call.usage_estimated,
+        "created_at": call.created_at,
+    }
 
 
 def _passed(headers: Mapping[str, str]) -> dict[str, str]:

@@ -9,7 +9,6 @@ from typing import Any
 import structlog
 
 from hubproxy import calls
-from hubproxy.auth import KeyCache
 from hubproxy.store import db
 from hubproxy.store.writer import Writer
 
@@ -64,50 +63,58 @@ def sweep(writer: Writer, stale_after_s: float) -> Callable[[], Awaitable[None]]
     return run
 
 
-class KeyReloader:
-    """Keeps the key cache in step with the database: polled, and also asked on a cache miss,
-    so that a key created a moment ago works at once. Misses are coalesced and spaced: a flood
-    of bad keys costs about one revision read per `min_gap_s`."""
+Handler = Callable[[], Awaitable[None]]
 
-    def __init__(self, reader: Any, cache: KeyCache, min_gap_s: float = 0.05) -> None:
+
+class Follower:
+    """Keeps in-memory state in step with the database by its revision counters: a key, a rate
+    or a ledger row written by another process (the CLI) bumps one, and the handler of that
+    name reloads. Polled, and also asked on an unknown key, so that a key created a moment ago
+    works at once. Refreshes are coalesced and spaced: a flood of bad keys costs about one
+    revision read per `min_gap_s`."""
+
+    def __init__(self, reader: Any, handlers: dict[str, Handler], min_gap_s: float = 0.05) -> None:
         self._reader = reader
-        self._cache = cache
+        self._handlers = handlers
+        self._seen: dict[str, int] = {}
         self._min_gap_s = min_gap_s
         self._last = 0.0
-        self._running: asyncio.Future[bool] | None = None
+        self._running: asyncio.Future[set[str]] | None = None
 
     async def __call__(self) -> None:
         await self.refresh()
 
-    async def refresh(self) -> bool:
-        """Reload if the auth revision moved; True if it did."""
+    async def refresh(self) -> set[str]:
+        """Reload what changed; returns the names of the revisions that moved."""
         if self._running is not None and not self._running.done():
             return await asyncio.shield(self._running)
         loop = asyncio.get_running_loop()
-        self._running = loop.create_future()
+        running = self._running = loop.create_future()
         try:
             changed = await self._reload()
         except BaseException as exc:
-            self._running.set_exception(exc)
-            self._running.exception()  # retrieved: a failed reload is the caller's to report
+            running.set_exception(exc)
+            running.exception()  # retrieved: a failed reload is the caller's to report
             raise
-        self._running.set_result(changed)
+        running.set_result(changed)
         self._last = loop.time()
         return changed
 
-    async def on_miss(self) -> bool:
-        """An unknown key: check once for new keys. Within `min_gap_s` of the last check the
-        caller waits for the next one rather than being refused (a key created a moment after
-        a check must still work), which also slows anyone trying keys by brute force."""
+    async def on_unknown_key(self) -> bool:
+        """Did the keys change? Within `min_gap_s` of the last check the caller waits for the
+        next one rather than being refused, which also slows anyone guessing keys."""
         wait = self._min_gap_s - (asyncio.get_running_loop().time() - self._last)
         if wait > 0:
             await asyncio.sleep(wait)
-        return await self.refresh()
+        return "auth" in await self.refresh()
 
-    async def _reload(self) -> bool:
-        revision = await db.revision(self._reader, "auth")
-        if revision == self._cache.revision:
-            return False
-        self._cache.replace(await db.active_keys(self._reader), revision)
-        log.info("keys_reloaded", keys=len(self._cache), revision=revision)
-        return True
+    async def _reload(self) -> set[str]:
+        changed = set()
+        for name, value in (await db.revisions(self._reader)).items():
+            if name in self._handlers and self._seen.get(name) != value:
+                await self._handlers[name]()
+                self._seen[name] = value
+                changed.add(name)
+        if changed:
+            log.info("reloaded", what=sorted(changed))
+        return changed

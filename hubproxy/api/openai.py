@@ -8,7 +8,7 @@ import orjson
 from aiohttp import web
 
 from hubproxy.api.middleware import PRINCIPAL_NAME
-from hubproxy.api.state import GATEWAY, KEY_RELOADER, KEYS, ROUTER
+from hubproxy.api.state import GATEWAY, FOLLOWER, KEYS, ROUTER
 from hubproxy.auth import Principal
 from hubproxy.errors import BadRequest, Unauthorized
 
@@ -22,7 +22,7 @@ async def authenticate(request: web.Request) -> Principal:
     try:
         principal = cache.authenticate(request.headers)
     except Unauthorized as exc:
-        if exc.code != "invalid_api_key" or not await request.app[KEY_RELOADER].on_miss():
+        if exc.code != "invalid_api_key" or not await request.app[FOLLOWER].on_unknown_key():
             raise
         principal = cache.authenticate(request.headers)
     request[PRINCIPAL_NAME] = principal.user_name

@@ -10,7 +10,8 @@ from hubproxy.auth import KeyCache
 from hubproxy.config import Settings
 from hubproxy.proxy import Gateway
 from hubproxy.routing import Router
-from hubproxy.tasks import KeyReloader
+from hubproxy.credits import Credits, RateBook
+from hubproxy.tasks import Follower
 
 SETTINGS = web.AppKey("settings", Settings)
 KEYS = web.AppKey("keys", KeyCache)
@@ -18,4 +19,6 @@ ROUTER = web.AppKey("router", Router)
 GATEWAY = web.AppKey("gateway", Gateway)
 READER = web.AppKey("reader", aiosqlite.Connection)
 TRACER = web.AppKey("tracer", trace.Tracer)
-KEY_RELOADER = web.AppKey("key_reloader", KeyReloader)
+FOLLOWER = web.AppKey("follower", Follower)
+CREDITS = web.AppKey("credits", Credits)
+RATES = web.AppKey("rates", RateBook)

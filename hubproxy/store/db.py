@@ -46,10 +46,9 @@ def _prepare(execute: Any, busy_timeout_ms: int) -> None:
         execute(pragma)
 
 
-async def revision(conn: aiosqlite.Connection, name: str) -> int:
-    async with conn.execute("SELECT value FROM revisions WHERE name = ?", (name,)) as cur:
-        row = await cur.fetchone()
-    return int(row[0]) if row else 0
+async def revisions(conn: aiosqlite.Connection) -> dict[str, int]:
+    async with conn.execute("SELECT name, value FROM revisions") as cur:
+        return {str(r[0]): int(r[1]) for r in await cur.fetchall()}
 
 
 async def active_keys(conn: aiosqlite.Connection) -> list[dict[str, Any]]:

@@ -39,21 +39,22 @@ class Writer:
     def __init__(self, conn: sqlite3.Connection, *, max_batch: int = 1024) -> None:
         self._conn = conn
         self._max_batch = max_batch
-        self._queue: deque[tuple[Op, asyncio.Future[None] | None]] = deque()
+        # Each entry is a unit: its writes commit together, in one transaction, or fail together.
+        self._queue: deque[tuple[tuple[Op, ...], asyncio.Future[None] | None]] = deque()
         self._wakeup: asyncio.Future[None] | None = None
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="hubproxy-writer")
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self.batches = 0  # commits so far, for metrics and tests
 
-    def submit(self, op: Op) -> None:
-        """Queue a write; it lands with the next batch."""
-        self._put(op, None)
+    def submit(self, *ops: Op) -> None:
+        """Queue writes that belong together; they land with the next batch."""
+        self._put(ops, None)
 
-    def commit(self, op: Op) -> asyncio.Future[None]:
-        """Queue a write and return a future that resolves once it is committed."""
+    def commit(self, *ops: Op) -> asyncio.Future[None]:
+        """Queue writes that belong together; the future resolves once they are committed."""
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._put(op, fut)
+        self._put(ops, fut)
         return fut
 
     async def flush(self) -> None:
@@ -72,10 +73,10 @@ class Writer:
         self._executor.shutdown(wait=True)
         self._conn.close()
 
-    def _put(self, op: Op, fut: asyncio.Future[None] | None) -> None:
+    def _put(self, ops: tuple[Op, ...], fut: asyncio.Future[None] | None) -> None:
         if self._closing:
             raise RuntimeError("the writer is closed")
-        self._queue.append((op, fut))
+        self._queue.append((ops, fut))
         self._wake()
 
     def _wake(self) -> None:
@@ -104,14 +105,15 @@ class Writer:
                     else:
                         fut.set_exception(error)
 
-    def _apply(self, batch: list[tuple[Op, Any]]) -> list[Exception | None]:
-        """On the writer thread. If the batch fails as a whole, replay its writes one by one so
-        that one bad write fails alone instead of taking its neighbours with it."""
-        ops = [op for op, _ in batch]
+    def _apply(self, batch: list[tuple[tuple[Op, ...], Any]]) -> list[Exception | None]:
+        """On the writer thread. If the batch fails as a whole, replay its units one by one so
+        that one bad unit fails alone instead of taking its neighbours with it."""
+        units = [ops for ops, _ in batch]
+        ops = [op for unit in units for op in unit]
         for attempt in range(_BUSY_RETRIES):
             try:
                 apply(self._conn, ops)
-                return [None] * len(ops)
+                return [None] * len(units)
             except sqlite3.OperationalError as exc:
                 # Locked past busy_timeout (another process holds a long write): wait, retry.
                 if "locked" not in str(exc) and "busy" not in str(exc):
@@ -121,11 +123,12 @@ class Writer:
             except sqlite3.Error:
                 break
         errors: list[Exception | None] = []
-        for op in ops:
+        for unit in units:
             try:
-                apply(self._conn, [op])
+                apply(self._conn, unit)
                 errors.append(None)
             except sqlite3.Error as exc:
-                log.error("write_failed", sql=op[0].split("(")[0].strip(), error=str(exc))
+                statements = [op[0].split("(")[0].strip() for op in unit]
+                log.error("write_failed", statements=statements, error=str(exc))
                 errors.append(exc)
         return errors

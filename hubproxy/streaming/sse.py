@@ -62,9 +62,9 @@ class Decoder:
             tail = tail[:-1]
         if tail:  # the last line had no terminator
             self._field(tail)
-        if self._data:
+        if self._data or rest:  # a last block without data still passes through as raw bytes
             return [self._dispatch(rest)]
-        self._data, self._event = [], None
+        self._event = None
         return []
 
     def _field(self, line: bytes) -> None:

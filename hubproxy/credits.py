@@ -1,0 +1,133 @@
+"""Balances, holds and rates in memory: admission without overdraft, settlement exactly once.
+
+The hot path never reads the database for money. Balances are loaded at start, move with each
+settlement and grant this process makes (written through the writer), and follow ledger rows
+that other processes append (the CLI) by tailing the ledger. Holds exist only here: a crash
+drops them, and nothing is left to release after a restart.
+
+The one bound on overshoot: a call is admitted against its hold (prompt estimate at the input
+rate plus max_tokens, or the default, at the output rate), but settles at what the upstream
+reports. It can cost more than it held only when the prompt is larger than estimated, or the
+client set no max_tokens and the model wrote more than the default. So a balance goes below
+zero by at most the sum, over calls settling at once, of (actual - held) for such calls; with
+max_tokens set and a prompt no larger than estimated, never.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from hubproxy import billing, tokens
+from hubproxy.errors import Forbidden, PaymentRequired
+from hubproxy.providers.base import JSON, Usage
+from hubproxy.store import ledger
+from hubproxy.store.writer import Op
+
+RateKey = tuple[str, str, str]  # provider, model, type
+
+
+@dataclass(slots=True)
+class Hold:
+    user_id: int
+    amount: int  # micro-credits set aside
+    rate: billing.Rate
+    settled: bool = False
+
+
+class RateBook:
+    """Rates by (provider, model, type), replaced whole from the model_rates table."""
+
+    def __init__(self) -> None:
+        self._rates: dict[RateKey, billing.Rate] = {}
+
+    def replace(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        self._rates = {
+            (r["provider"], r["model"], r["type"]): billing.Rate.parse(
+                r["input"], r["output"], r["cached_input"], r["per_image"]
+            )
+            for r in rows
+        }
+
+    def get(self, provider: str, model: str, kind: str) -> billing.Rate | None:
+        return self._rates.get((provider, model, kind))
+
+    def __len__(self) -> int:
+        return len(self._rates)
+
+
+class Credits:
+    def __init__(self, mode: str, rates: RateBook, default_max_tokens: int, source: str) -> None:
+        self.enabled = mode == "credits"
+        self.rates = rates
+        self.default_max_tokens = default_max_tokens
+        self.source = source  # marks the ledger rows this process writes
+        self.balances: dict[int, int] = {}
+        self.held: dict[int, int] = {}
+        self.last_ledger_id = 0
+
+    def load(self, balances: dict[int, int], last_ledger_id: int) -> None:
+        self.balances = balances
+        self.last_ledger_id = last_ledger_id
+
+    def follow(self, rows: Iterable[tuple[int, int, int]]) -> None:
+        """Apply ledger rows another process appended: (id, user_id, amount)."""
+        for row_id, user_id, amount in rows:
+            self.balances[user_id] = self.balances.get(user_id, 0) + amount
+            self.last_ledger_id = max(self.last_ledger_id, row_id)
+
+    def available(self, user_id: int) -> int:
+        return self.balances.get(user_id, 0) - self.held.get(user_id, 0)
+
+    def admit(self, user_id: int, provider: str, model: str, kind: str, body: JSON) -> Hold | None:
+        """Hold the call's most likely maximum cost, or refuse it. None when billing is off."""
+        if not self.enabled:
+            return None
+        rate = self.rates.get(provider, model, kind)
+        if rate is None:
+            raise Forbidden(
+                f"The model '{provider}/{model}' has no {kind} rate, and billing is on: "
+                "an operator must set one (hubproxy rates set) before it can be used.",
+                code="model_not_priced",
+                param="model",
+            )
+        amount = billing.hold(rate, tokens.prompt(body), self._max_output(body, kind))
+        available = self.available(user_id)
+        if amount > available:
+            raise PaymentRequired(
+                f"Insufficient credits: {billing.format_amount(max(available, 0))} available, "
+                f"this call needs up to {billing.format_amount(amount)}.",
+                code="insufficient_credits",
+            )
+        self.held[user_id] = self.held.get(user_id, 0) + amount
+        return Hold(user_id, amount, rate)
+
+    def settle(self, hold: Hold, call_id: str, usage: Usage | None) -> tuple[int, list[Op]]:
+        """Release the hold and debit what was consumed; returns the cost and its writes.
+        Settling twice is a programming error: it raises rather than bill twice."""
+        if hold.settled:
+            raise RuntimeError(f"call {call_id} is settled already")
+        hold.settled = True
+        self.held[hold.user_id] -= hold.amount
+        if not self.held[hold.user_id]:
+            del self.held[hold.user_id]
+        amount = billing.cost(hold.rate, usage) if usage is not None else 0
+        if amount == 0:
+            return 0, []
+        self.balances[hold.user_id] = self.balances.get(hold.user_id, 0) - amount
+        return amount, [ledger.debit(hold.user_id, call_id, amount, self.source)]
+
+    def grant(self, user_id: int, kind: str, amount: int, note: str) -> Op:
+        """A grant, refund or adjustment made by this process (the admin API)."""
+        self.balances[user_id] = self.balances.get(user_id, 0) + amount
+        return ledger.entry(user_id, kind, amount, self.source, note)
+
+    def _max_output(self, body: JSON, kind: str) -> int:
+        if kind != "chat":
+            return 0
+        for name in ("max_completion_tokens", "max_tokens"):
+            value = body.get(name)
+            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                return value
+        return self.default_max_tokens

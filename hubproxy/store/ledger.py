@@ -1,0 +1,106 @@
+"""Credits and rates in the database: ledger entries, rates and the meter outbox, as writer ops,
+and the reads that load them."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+import aiosqlite
+import orjson
+
+from hubproxy.calls import now_ms
+from hubproxy.store.writer import Op
+
+_ENTRY = (
+    "INSERT INTO credit_ledger (user_id, kind, amount, call_id, source, note, created_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+# A second settlement of the same call is a no-op: the unique index keeps the first.
+_DEBIT = _ENTRY + " ON CONFLICT (call_id) WHERE kind = 'debit' DO NOTHING"
+_RATE = (
+    "INSERT INTO model_rates (provider, model, type, input, output, cached_input, per_image, "
+    "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (provider, model, type) DO "
+)
+_METER = (
+    "INSERT INTO meter_events (idempotency_key, payload, created_at) VALUES (?, ?, ?) "
+    "ON CONFLICT (idempotency_key) DO NOTHING"
+)
+
+
+def entry(user_id: int, kind: str, amount: int, source: str, note: str = "") -> Op:
+    """A grant, refund or adjustment (amount signed, micro-credits)."""
+    return _ENTRY, (user_id, kind, amount, None, source, note, now_ms())
+
+
+def debit(user_id: int, call_id: str, amount: int, source: str) -> Op:
+    return _DEBIT, (user_id, "debit", -amount, call_id, source, "", now_ms())
+
+
+def meter_event(key: str, payload: dict[str, Any]) -> Op:
+    return _METER, (key, orjson.dumps(payload).decode(), now_ms())
+
+
+def set_rate(
+    provider: str, model: str, kind: str, strings: dict[str, str | None], *, replace: bool = True
+) -> Op:
+    """Upsert a rate; with replace=False an existing rate wins (seeding from config)."""
+    action = (
+        "UPDATE SET input = excluded.input, output = excluded.output, "
+        "cached_input = excluded.cached_input, per_image = excluded.per_image, "
+        "updated_at = excluded.updated_at"
+        if replace
+        else "NOTHING"
+    )
+    return _RATE + action, (
+        provider, model, kind, strings["input"], strings["output"], strings["cached_input"],
+        strings["per_image"], now_ms(),
+    )  # fmt: skip
+
+
+def meter_delivered(ids: list[int]) -> Op:
+    marks = ",".join("?" * len(ids))
+    return f"UPDATE meter_events SET delivered_at = ? WHERE id IN ({marks})", (now_ms(), *ids)
+
+
+def meter_attempted(ids: list[int]) -> Op:
+    marks = ",".join("?" * len(ids))
+    return f"UPDATE meter_events SET attempts = attempts + 1 WHERE id IN ({marks})", tuple(ids)
+
+
+async def snapshot(conn: aiosqlite.Connection) -> tuple[dict[int, int], int]:
+    """Every balance and the last ledger id, read in one transaction so they agree."""
+    await conn.execute("BEGIN")
+    try:
+        async with conn.execute("SELECT user_id, balance FROM credit_balances") as cur:
+            balances = {int(r[0]): int(r[1]) for r in await cur.fetchall()}
+        async with conn.execute("SELECT coalesce(max(id), 0) FROM credit_ledger") as cur:
+            row = await cur.fetchone()
+    finally:
+        await conn.execute("COMMIT")
+    return balances, int(row[0]) if row else 0
+
+
+async def tail(conn: aiosqlite.Connection, after: int, source: str) -> list[tuple[int, int, int]]:
+    """(id, user_id, amount) of ledger rows after `after` that another process wrote."""
+    sql = "SELECT id, user_id, amount FROM credit_ledger WHERE id > ? AND source <> ? ORDER BY id"
+    async with conn.execute(sql, (after, source)) as cur:
+        return [(int(r[0]), int(r[1]), int(r[2])) for r in await cur.fetchall()]
+
+
+async def rates(conn: aiosqlite.Connection) -> list[dict[str, Any]]:
+    sql = "SELECT provider, model, type, input, output, cached_input, per_image FROM model_rates"
+    async with conn.execute(sql) as cur:
+        return [dict(zip(r.keys(), r, strict=True)) for r in await cur.fetchall()]
+
+
+async def pending_meter_events(conn: aiosqlite.Connection, limit: int) -> list[tuple[int, str]]:
+    sql = "SELECT id, payload FROM meter_events WHERE delivered_at IS NULL ORDER BY id LIMIT ?"
+    async with conn.execute(sql, (limit,)) as cur:
+        return [(int(r[0]), str(r[1])) for r in await cur.fetchall()]
+
+
+def balance_of(conn: sqlite3.Connection, user_id: int) -> int:
+    row = conn.execute("SELECT balance FROM credit_balances WHERE user_id = ?", (user_id,))
+    found = row.fetchone()
+    return int(found[0]) if found else 0
