@@ -9,7 +9,7 @@ import aiosqlite
 from aiohttp import web
 
 from hubproxy import billing, calls, tasks
-from hubproxy.api import middleware, openai
+from hubproxy.api import middleware, native, openai
 from hubproxy.api.state import (
     CREDITS,
     FOLLOWER,
@@ -52,6 +52,7 @@ def create_app(settings: Settings) -> web.Application:
         source=f"server-{os.getpid()}-{os.urandom(4).hex()}",
     )
     app.add_routes(openai.routes)
+    app.add_routes(native.routes)
     app.cleanup_ctx.append(_resources)
     return app
 

@@ -14,6 +14,7 @@ from hubproxy.calls import Call
 from hubproxy.context import CALL, REQUEST_ID, TRACE_HEADERS, TRACE_ID
 from hubproxy.credits import Credits, Hold
 from hubproxy.errors import HubError
+from hubproxy.providers import anthropic
 from hubproxy.providers.base import JSON, Provider, Reply, StreamTranslator, UpstreamRequest, Usage
 from hubproxy.routing import Route, Router
 from hubproxy.store import ledger, usage
@@ -75,6 +76,28 @@ class Gateway:
                 client.error_event, _passed(resp.headers),
             )  # fmt: skip
         return await self._reply(flight, resp, provider.chat_reply, client.reply)
+
+    async def messages(
+        self, request: web.Request, principal: Principal, body: JSON
+    ) -> web.StreamResponse:
+        """Anthropic's Messages API. To an Anthropic upstream the bytes pass through, with the
+        usage tap; to any other, the request becomes OpenAI's and the answer comes back."""
+        openai_body = anthropic.openai_request_from_messages(body)  # validates, or 400
+        route, provider = self._route(body)
+        if not isinstance(provider, anthropic.AnthropicProvider):
+            return await self.chat(request, principal, openai_body, _anthropic_client(body))
+        stream = body.get("stream") is True
+        upstream_request = provider.messages_request(body, route.model)
+        flight = self._begin(request, principal, route, "chat", stream, openai_body)
+        resp = await self._send(request, flight, route, upstream_request, provider)
+        if stream:
+            translator = flight.translator = provider.passthrough_stream()
+            return await pipeline.relay(
+                request, resp, translator, flight.call,
+                lambda status, error: self._record(flight, status, error),
+                anthropic.anthropic_error_event, _passed(resp.headers),
+            )  # fmt: skip
+        return await self._reply(flight, resp, provider.messages_reply, OPENAI.reply)
 
     async def embeddings(
         self, request: web.Request, principal: Principal, body: JSON
@@ -198,6 +221,16 @@ class Gateway:
             duration_ms=call.duration_ms or 0, ttfb_ms=call.ttfb_ms,
         )  # fmt: skip
         return self.writer.commit(finish, *ops)
+
+
+def _anthropic_client(body: JSON) -> ClientFormat:
+    """Answers from a non-Anthropic upstream, re-shaped for an Anthropic-format client."""
+    model = str(body["model"])
+    return ClientFormat(
+        stream=lambda inner: anthropic.MessagesStreamFromOpenAI(inner, model=model),
+        reply=lambda raw: anthropic.messages_reply_from_openai(raw, model),
+        error_event=anthropic.anthropic_error_event,
+    )
 
 
 def _meter_payload(call: Call) -> JSON:

@@ -2,53 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import orjson
 from aiohttp import web
 
-from hubproxy.api.middleware import PRINCIPAL_NAME
-from hubproxy.api.state import GATEWAY, FOLLOWER, KEYS, ROUTER
-from hubproxy.auth import Principal
-from hubproxy.errors import BadRequest, Unauthorized
+from hubproxy.api.common import authenticate, read_json, require
+from hubproxy.api.state import GATEWAY, ROUTER
+from hubproxy.errors import BadRequest
 
 routes = web.RouteTableDef()
-
-
-async def authenticate(request: web.Request) -> Principal:
-    """The caller, from the in-memory key cache. Only an unknown key makes the cache check
-    (rate-limited) whether keys changed since its last reload."""
-    cache = request.app[KEYS]
-    try:
-        principal = cache.authenticate(request.headers)
-    except Unauthorized as exc:
-        if exc.code != "invalid_api_key" or not await request.app[FOLLOWER].on_unknown_key():
-            raise
-        principal = cache.authenticate(request.headers)
-    request[PRINCIPAL_NAME] = principal.user_name
-    return principal
-
-
-async def read_json(request: web.Request) -> dict[str, Any]:
-    """The body as a JSON object, or a 400 that says what is wrong (413 if too large)."""
-    raw = await request.read()
-    if not raw:
-        raise BadRequest("The request body is empty; send a JSON object.")
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise BadRequest(f"The request body is not valid JSON: {exc}.") from None
-    if not isinstance(body, dict):
-        raise BadRequest("The request body must be a JSON object.")
-    return body
-
-
-def require(body: dict[str, Any], name: str, kind: type, what: str) -> None:
-    value = body.get(name)
-    if value is None:
-        raise BadRequest(f"Missing required parameter: '{name}'.", param=name)
-    if not isinstance(value, kind) or (kind is list and not value):
-        raise BadRequest(f"'{name}' must be {what}.", param=name)
 
 
 @routes.post("/v1/chat/completions")

@@ -15,6 +15,7 @@ from hubproxy.errors import BadRequest, HubError, UpstreamError, from_upstream
 from hubproxy.providers.anthropic_inbound import (
     MessagesStreamFromOpenAI,
     anthropic_error_body,
+    anthropic_error_event,
     messages_reply_from_openai,
     openai_request_from_messages,
 )
@@ -36,6 +37,7 @@ __all__ = [
     "AnthropicStream",
     "MessagesStreamFromOpenAI",
     "anthropic_error_body",
+    "anthropic_error_event",
     "messages_reply_from_openai",
     "openai_request_from_messages",
 ]

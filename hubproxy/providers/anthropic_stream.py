@@ -241,10 +241,9 @@ class AnthropicStream:
 class AnthropicPassthroughStream:
     """An Anthropic-format client talking to an Anthropic upstream: every event passes through
     untouched; the usage is tapped; `message_stop` is held back for `end()`. An in-stream
-    `error` event passes through too (the client reads Anthropic errors) and is kept in
-    `error` for the call record."""
+    `error` event is raised, and the pipeline sends it on as one Anthropic error event."""
 
-    __slots__ = ("_end", "_tap", "error", "finished", "text_chars", "usage")
+    __slots__ = ("_end", "_tap", "finished", "text_chars", "usage")
 
     def __init__(self) -> None:
         self._tap = UsageTap()
@@ -252,7 +251,6 @@ class AnthropicPassthroughStream:
         self.usage: Usage | None = None
         self.finished = False
         self.text_chars = 0
-        self.error: HubError | None = None
 
     def feed(self, event: Event) -> bytes:
         parsed = _event(event)
@@ -269,7 +267,7 @@ class AnthropicPassthroughStream:
                 if isinstance(delta.get(key), str):
                     self.text_chars += len(delta[key])
         elif kind == "error":
-            self.error = error_of(obj.get("error"))
+            raise error_of(obj.get("error"))
         elif kind == "message_stop":
             self.finished = True
             self._end = event.raw

@@ -565,10 +565,16 @@ def test_passthrough_stream() -> None:
         assert end == b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
         assert translator.usage == STREAMS["anthropic/stream_unicode_cache.sse"][3]
         assert translator.text_chars == len("héllo ✓ 日本")
+    # An error event: what came before it passes through byte for byte, then it is raised
+    # (the pipeline sends it on as one Anthropic error event).
     errored = AnthropicPassthroughStream()
-    out = b"".join(errored.feed(e) for e in Decoder().feed(data("anthropic/stream_error.sse")))
-    assert out == data("anthropic/stream_error.sse")
-    assert errored.error is not None and errored.error.status == 503
+    raw = data("anthropic/stream_error.sse")
+    events = Decoder().feed(raw)
+    [at] = [i for i, e in enumerate(events) if e.event == "error"]
+    assert b"".join(errored.feed(e) for e in events[:at]) == b"".join(e.raw for e in events[:at])
+    with pytest.raises(HubError) as info:
+        errored.feed(events[at])
+    assert info.value.status == 503
 
 
 # --- errors ---------------------------------------------------------------------------------
