@@ -113,16 +113,11 @@ def _follow(app: web.Application, reader: aiosqlite.Connection) -> dict[str, tas
 
 def _seed_rates(settings: Settings) -> list[Op]:
     """Config rates fill in where the database has none; set ones (CLI, admin API) win."""
-    return [
-        ledger.set_rate(
-            r.provider,
-            r.model,
-            r.type,
-            billing.Rate.parse(r.input, r.output, r.cached_input, r.per_image).strings(),
-            replace=False,
-        )  # fmt: skip
-        for r in settings.billing.rates
-    ]
+    ops = []
+    for r in settings.billing.rates:
+        rate = billing.Rate.parse(r.input, r.output, r.cached_input, r.per_image)
+        ops.append(ledger.set_rate(r.provider, r.model, r.type, rate.strings(), replace=False))
+    return ops
 
 
 async def start(settings: Settings, *, port: int | None = None) -> tuple[web.AppRunner, int]:

@@ -1,4 +1,4 @@
-"""The command line: serve, migrate, check-config, users and keys."""
+"""The command line: serve, migrate, check-config, users, keys, rates and credits."""
 
 from __future__ import annotations
 
@@ -9,14 +9,18 @@ import sqlite3
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from typing import TypeVar
 
 import structlog
 
-from hubproxy import auth, config
+from hubproxy import auth, billing, config
 from hubproxy.config import ConfigError, Settings
-from hubproxy.store import accounts, db
+from hubproxy.errors import HubError
+from hubproxy.store import accounts, db, ledger
 from hubproxy.store.migrate import MigrationError, migrate
 from hubproxy.store.writer import apply
+
+T = TypeVar("T")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -72,6 +76,27 @@ def _parser() -> argparse.ArgumentParser:
     p = keys.add_parser("revoke", parents=[common], help="revoke a key by its id")
     p.add_argument("id", type=int)
     p.set_defaults(run=_keys_revoke)
+
+    rates = sub.add_parser("rates", help="model prices").add_subparsers(required=True)
+    p = rates.add_parser("set", parents=[common], help="set a model's rate (credits per 1M tokens)")
+    p.add_argument("model", help="provider/model")
+    p.add_argument("--input", required=True, help="credits per 1M input tokens")
+    p.add_argument("--output", required=True, help="credits per 1M output tokens")
+    p.add_argument("--cached-input", help="credits per 1M cached input tokens (default: --input)")
+    p.add_argument("--per-image", default="0", help="credits per image")
+    p.add_argument("--type", choices=("chat", "embedding"), default="chat")
+    p.set_defaults(run=_rates_set)
+    rates.add_parser("list", parents=[common], help="list rates").set_defaults(run=_rates_list)
+
+    credits = sub.add_parser("credits", help="balances and grants").add_subparsers(required=True)
+    p = credits.add_parser("grant", parents=[common], help="grant credits to a user")
+    p.add_argument("user")
+    p.add_argument("amount", help="credits, a decimal number (e.g. 25 or 0.5)")
+    p.add_argument("--note", default="")
+    p.set_defaults(run=_credits_grant)
+    p = credits.add_parser("balance", parents=[common], help="show balances")
+    p.add_argument("user", nargs="?")
+    p.set_defaults(run=_credits_balance)
     return parser
 
 
@@ -184,6 +209,66 @@ def _keys_revoke(args: argparse.Namespace) -> int:
     apply(conn, [accounts.revoke_key(args.id)])
     print(f"revoked key {args.id} ({row['prefix']}…); running servers drop it within seconds")
     return 0
+
+
+def _rates_set(args: argparse.Namespace) -> int:
+    provider, sep, model = args.model.partition("/")
+    if not (sep and provider and model):
+        raise UsageError(f"model must be provider/model, got {args.model!r}")
+    rate = _money(
+        lambda: billing.Rate.parse(args.input, args.output, args.cached_input, args.per_image)
+    )
+    apply(_database(args), [ledger.set_rate(provider, model, args.type, rate.strings())])
+    shown = ", ".join(f"{k} {v}" for k, v in rate.strings().items() if v is not None)
+    print(f"rate for {args.model} ({args.type}): {shown} credits per 1M tokens (per image)")
+    return 0
+
+
+def _rates_list(args: argparse.Namespace) -> int:
+    rows = _database(args).execute(
+        "SELECT provider, model, type, input, output, cached_input, per_image FROM model_rates "
+        "ORDER BY provider, model, type"
+    )
+    _table(
+        ["model", "type", "input", "output", "cached_input", "per_image"],
+        [(f"{r[0]}/{r[1]}", r[2], r[3], r[4], r[5] or "-", r[6]) for r in rows],
+    )
+    return 0
+
+
+def _credits_grant(args: argparse.Namespace) -> int:
+    conn = _database(args)
+    user = accounts.user_by_name(conn, args.user)
+    if user is None:
+        raise UsageError(f"no user named {args.user!r}; see `hubproxy users list`")
+    amount = _money(lambda: billing.parse_amount(args.amount))
+    apply(conn, [ledger.entry(user["id"], "grant", amount, source="", note=args.note)])
+    balance = billing.format_amount(ledger.balance_of(conn, user["id"]))
+    print(f"granted {billing.format_amount(amount)} credits to {args.user}; balance {balance}")
+    return 0
+
+
+def _credits_balance(args: argparse.Namespace) -> int:
+    conn = _database(args)
+    sql = (
+        "SELECT u.name, coalesce(b.balance, 0), "
+        "(SELECT coalesce(sum(amount), 0) FROM credit_ledger l WHERE l.user_id = u.id) "
+        "FROM users u LEFT JOIN credit_balances b ON b.user_id = u.id"
+    )
+    rows = conn.execute(sql + (" WHERE u.name = ?" if args.user else "") + " ORDER BY u.name",
+                        (args.user,) if args.user else ())  # fmt: skip
+    _table(
+        ["user", "balance", "ledger sum"],
+        [(r[0], billing.format_amount(r[1]), billing.format_amount(r[2])) for r in rows],
+    )
+    return 0
+
+
+def _money(parse: Callable[[], T]) -> T:
+    try:
+        return parse()
+    except HubError as exc:
+        raise UsageError(exc.message) from None
 
 
 def _time(ms: int | None) -> str:

@@ -32,9 +32,10 @@ def free_port() -> int:
 class Server:
     """A `hubproxy serve` subprocess with its stdout in a file."""
 
-    def __init__(self, tmp_path: Path) -> None:
+    def __init__(self, tmp_path: Path, **sections: Any) -> None:
         self.port = free_port()
         raw: dict[str, Any] = {
+            **sections,
             "server": {"port": self.port},
             "database": {"path": "hub.db"},
             "providers": [
@@ -167,3 +168,68 @@ async def test_kill_9_under_load_loses_no_completed_call(server: Server) -> None
     assert missing == [], f"{len(missing)} completed calls lost, e.g. {missing[:3]}"
     assert "processing" not in status.values(), "the restart must fail calls left in flight"
     server.stop()
+
+
+async def test_kill_9_with_billing_keeps_the_ledger_whole(tmp_path: Path) -> None:
+    rate = {"model": "demo/echo", "input": "1", "output": "1"}
+    server = Server(tmp_path, billing={"mode": "credits", "rates": [rate]})
+    try:
+        grant = [sys.executable, "-m", "hubproxy", "credits", "grant", "alice", "1",
+                 "--config", str(server.config)]  # fmt: skip
+        assert subprocess.run(grant, capture_output=True, timeout=60).returncode == 0
+        await server.start()
+        headers = {"Authorization": f"Bearer {server.key}"}
+        body = {
+            "model": "demo/echo",
+            "stream": True,
+            "messages": [{"role": "user", "content": "x"}],
+        }
+        done = 0
+
+        async def client() -> None:
+            nonlocal done
+            async with aiohttp.ClientSession() as s:
+                for _ in range(10_000):  # bounded; the kill ends it long before
+                    try:
+                        async with s.post(server.url + "/v1/chat/completions", json=body,
+                                          headers=headers) as r:  # fmt: skip
+                            await r.read()
+                            done += r.status == 200
+                    except aiohttp.ClientError:
+                        return
+
+        clients = [asyncio.create_task(client()) for _ in range(8)]
+        for _ in range(200):  # bounded: at most 10 s of load
+            if done >= 200:
+                break
+            await asyncio.sleep(0.05)
+        assert server.proc is not None
+        os.kill(server.proc.pid, signal.SIGKILL)
+        server.proc.wait(timeout=30)
+        await asyncio.wait_for(asyncio.gather(*clients), 30)
+        await server.start()
+
+        conn = db.connect(server.settings.database)
+        [row] = conn.execute(
+            "SELECT (SELECT balance FROM credit_balances WHERE user_id = 1) AS balance, "
+            "(SELECT sum(amount) FROM credit_ledger WHERE user_id = 1) AS ledger, "
+            "(SELECT sum(credits) FROM model_calls) AS billed, "
+            "(SELECT count(*) FROM model_calls WHERE status = 'processing') AS open"
+        ).fetchall()
+        assert row["balance"] == row["ledger"] == 1_000_000 - row["billed"]
+        assert row["billed"] > 0 and row["open"] == 0
+        # No hold survived: a call that needs every remaining credit is admitted. Its hold is
+        # the prompt estimate (8 tokens) plus max_tokens, at one micro-credit a token.
+        needs_all = {**body, "stream": False, "max_tokens": row["balance"] - 8}
+        async with (
+            aiohttp.ClientSession() as s,
+            s.post(server.url + "/v1/chat/completions", json=needs_all, headers=headers) as r,
+        ):
+            assert r.status == 200, await r.text()
+        async with aiohttp.ClientSession() as s, s.post(
+            server.url + "/v1/chat/completions",
+            json={**needs_all, "max_tokens": row["balance"]}, headers=headers,
+        ) as r:  # fmt: skip
+            assert r.status == 402
+    finally:
+        server.stop(signal.SIGKILL)

@@ -8,9 +8,9 @@ from opentelemetry import trace
 
 from hubproxy.auth import KeyCache
 from hubproxy.config import Settings
+from hubproxy.credits import Credits, RateBook
 from hubproxy.proxy import Gateway
 from hubproxy.routing import Router
-from hubproxy.credits import Credits, RateBook
 from hubproxy.tasks import Follower
 
 SETTINGS = web.AppKey("settings", Settings)

@@ -1,0 +1,54 @@
+"""Usage rollups: the writer keeps hourly and daily sums with each call; percentiles read back."""
+
+from __future__ import annotations
+
+import openai
+import pytest
+
+from hubproxy.api.state import READER
+from hubproxy.calls import now_ms
+from hubproxy.store import usage
+from tests.conftest import Hub
+
+MESSAGES = [{"role": "user", "content": "hi"}]
+
+
+def test_histogram_buckets_and_percentiles() -> None:
+    assert usage.bucket_of(0.5) == 0 and usage.bucket_of(1) == 1
+    assert usage.bucket_of(10**9) == usage.BUCKETS - 1
+    for ms in (1, 3, 10, 250, 4000):
+        assert ms <= usage.bucket_upper(usage.bucket_of(ms)) < ms * 1.19 + 1
+    hist = [0] * usage.BUCKETS
+    for ms in [10] * 90 + [1000] * 10:
+        hist[usage.bucket_of(ms)] += 1
+    assert usage.percentile(hist, 0.5) == pytest.approx(10, rel=0.2)
+    assert usage.percentile(hist, 0.95) == pytest.approx(1000, rel=0.2)
+    assert usage.percentile([0] * usage.BUCKETS, 0.5) is None
+
+
+async def test_calls_roll_up_by_hour_day_and_model(hub: Hub) -> None:
+    client = hub.openai()
+    for _ in range(4):
+        await client.chat.completions.create(model="up/ok", messages=MESSAGES)
+    with pytest.raises(openai.APIStatusError):
+        await client.chat.completions.create(model="up/e500", messages=MESSAGES)
+    rows = hub.rows("SELECT * FROM usage_rollups WHERE model = 'ok' ORDER BY period")
+    assert [r["period"] for r in rows] == ["day", "hour"]
+    for r in rows:
+        assert (r["requests"], r["errors"]) == (4, 0)
+        assert (r["prompt_tokens"], r["completion_tokens"]) == (44, 16)
+    [failed] = hub.rows("SELECT * FROM usage_rollups WHERE model = 'e500' AND period = 'day'")
+    assert (failed["requests"], failed["errors"]) == (1, 1)
+
+    reader = hub.app[READER]
+    by_model = await usage.report(
+        reader, group_by="model", start_ms=now_ms() - 3_600_000, end_ms=now_ms() + 1,
+        user_id=1,
+    )  # fmt: skip
+    ok = next(g for g in by_model if g["model"] == "up/ok")
+    assert ok["requests"] == 4 and ok["p50_duration_ms"] is not None
+    assert ok["p95_ttfb_ms"] is not None
+    other_user = await usage.report(
+        reader, group_by="day", start_ms=0, end_ms=now_ms() + 1, user_id=999
+    )
+    assert other_user == []
