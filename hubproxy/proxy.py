@@ -69,12 +69,8 @@ class Gateway:
         flight = self._begin(request, principal, route, "chat", stream, body)
         resp = await self._send(request, flight, route, upstream_request, provider)
         if stream:
-            translator = flight.translator = client.stream(provider.chat_stream(body))
-            return await pipeline.relay(
-                request, resp, translator, flight.call,
-                lambda status, error: self._record(flight, status, error),
-                client.error_event, _passed(resp.headers),
-            )  # fmt: skip
+            translator = client.stream(provider.chat_stream(body))
+            return await self._relay(request, flight, resp, translator, client.error_event)
         return await self._reply(flight, resp, provider.chat_reply, client.reply)
 
     async def messages(
@@ -91,12 +87,10 @@ class Gateway:
         flight = self._begin(request, principal, route, "chat", stream, openai_body)
         resp = await self._send(request, flight, route, upstream_request, provider)
         if stream:
-            translator = flight.translator = provider.passthrough_stream()
-            return await pipeline.relay(
-                request, resp, translator, flight.call,
-                lambda status, error: self._record(flight, status, error),
-                anthropic.anthropic_error_event, _passed(resp.headers),
-            )  # fmt: skip
+            translator = provider.passthrough_stream()
+            return await self._relay(
+                request, flight, resp, translator, anthropic.anthropic_error_event
+            )
         return await self._reply(flight, resp, provider.messages_reply, OPENAI.reply)
 
     async def embeddings(
@@ -168,6 +162,21 @@ class Gateway:
         except asyncio.CancelledError:
             self._record(flight, "failed", pipeline.CLIENT_GONE)
             raise
+
+    async def _relay(
+        self,
+        request: web.Request,
+        flight: Flight,
+        resp: Response,
+        translator: StreamTranslator,
+        error_event: Callable[[HubError], bytes],
+    ) -> web.StreamResponse:
+        flight.translator = translator
+        return await pipeline.relay(
+            request, resp, translator, flight.call,
+            lambda status, error: self._record(flight, status, error),
+            error_event, _passed(resp.headers),
+        )  # fmt: skip
 
     async def _reply(
         self,
