@@ -9,7 +9,7 @@ import aiosqlite
 from aiohttp import web
 
 from hubproxy import billing, calls, tasks
-from hubproxy.api import middleware, native, openai
+from hubproxy.api import admin, middleware, native, openai, user
 from hubproxy.api.state import (
     CREDITS,
     FOLLOWER,
@@ -53,6 +53,8 @@ def create_app(settings: Settings) -> web.Application:
     )
     app.add_routes(openai.routes)
     app.add_routes(native.routes)
+    app.add_routes(user.routes)
+    app.add_routes(admin.routes)
     app.cleanup_ctx.append(_resources)
     return app
 

@@ -1,0 +1,189 @@
+"""The caller's own account under /api/user (balance, usage, calls), and the query parameters
+and answers it shares with the admin views."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from hubproxy.api.common import authenticate
+from hubproxy.api.state import CREDITS, READER
+from hubproxy.billing import format_amount
+from hubproxy.calls import now_ms
+from hubproxy.errors import BadRequest, NotFound
+from hubproxy.store import reports, usage
+
+routes = web.RouteTableDef()
+
+WEEK_MS = 7 * usage.DAY_MS
+MAX_MS = 10**15  # year 33658: bounds a timestamp before it reaches SQLite
+LIMIT, MAX_LIMIT = 50, 500
+USAGE_PARAMS = frozenset({"from", "to", "group_by"})
+CALL_PARAMS = frozenset({"cursor", "limit", "status", "model", "from", "to"})
+STATUSES = ("processing", "success", "failed")
+_CURSOR = re.compile(r"^[0-9a-f]{1,64}$")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def reply(data: Any) -> web.Response:
+    return web.Response(body=orjson.dumps(data), content_type="application/json")
+
+
+def money(name: str, micro: int) -> dict[str, Any]:
+    """An amount both ways: integer micro-credits, and a decimal string of credits."""
+    return {name: micro, f"{name}_credits": format_amount(micro)}
+
+
+def balance(app: web.Application, user_id: int) -> dict[str, Any]:
+    """From memory, where admission reads it: the ledger's sum, what in-flight calls hold, and
+    what is left to spend."""
+    credits = app[CREDITS]
+    total, held = credits.balances.get(user_id, 0), credits.held.get(user_id, 0)
+    return {**money("balance", total), **money("held", held), **money("available", total - held)}
+
+
+def check_params(request: web.Request, allowed: frozenset[str]) -> None:
+    """Refuse a parameter the endpoint does not know: a typo must not widen a filter."""
+    for name in request.query:
+        if name not in allowed:
+            known = ", ".join(sorted(allowed))
+            raise BadRequest(f"Unknown query parameter '{name}'; this takes: {known}.", param=name)
+
+
+def parse_time(name: str, value: str, *, end: bool) -> int:
+    """Unix ms from an ISO date (UTC; as `to`, through the end of that day), an ISO datetime
+    (UTC unless it has an offset) or Unix milliseconds."""
+    text = value.strip()
+    try:
+        if text.isdigit() and len(text) <= 16:
+            ms = int(text)
+        elif _DATE.match(text):
+            day = date.fromisoformat(text) + timedelta(days=1 if end else 0)
+            ms = (day - _EPOCH.date()).days * usage.DAY_MS
+        else:
+            moment = datetime.fromisoformat(text)
+            moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+            ms = (moment - _EPOCH) // timedelta(milliseconds=1)
+    except (ValueError, OverflowError):
+        ms = -1
+    if not 0 <= ms <= MAX_MS:
+        raise BadRequest(
+            f"'{name}' must be an ISO date (2024-05-01), an ISO datetime "
+            f"(2024-05-01T12:00:00Z) or Unix milliseconds; got {value!r}.",
+            param=name,
+        )
+    return ms
+
+
+def time_range(request: web.Request) -> tuple[int | None, int | None]:
+    """?from= and ?to= (exclusive), each None when not given."""
+    q = request.query
+    end = parse_time("to", q["to"], end=True) if "to" in q else None
+    start = parse_time("from", q["from"], end=False) if "from" in q else None
+    if start is not None and end is not None and start >= end:
+        raise BadRequest("'from' must be before 'to'.", param="from")
+    return start, end
+
+
+async def usage_reply(request: web.Request, user_id: int | None, user: str | None) -> web.Response:
+    """Usage between ?from= and ?to= (default: the last 7 days), grouped by ?group_by=."""
+    group_by = request.query.get("group_by", "day")
+    if group_by not in usage.GROUPS:
+        raise BadRequest("'group_by' must be one of: day, hour, model.", param="group_by")
+    start, end = time_range(request)
+    end = now_ms() if end is None else end
+    start = end - WEEK_MS if start is None else start
+    if start >= end:
+        raise BadRequest("'from' must be before 'to'.", param="from")
+    rows = await usage.report(
+        request.app[READER], group_by=group_by, start_ms=start, end_ms=end, user_id=user_id
+    )
+    totals = {"requests": 0, "errors": 0, "prompt_tokens": 0, "completion_tokens": 0}
+    credits = 0
+    for row in rows:
+        if "start" in row:
+            row["start"] = reports.iso(row["start"])
+        row["credits_decimal"] = format_amount(row["credits"])
+        credits += row["credits"]
+        for name in totals:
+            totals[name] += row[name]
+    return reply(
+        {"object": "usage", "user": user, "group_by": group_by, "from": reports.iso(start),
+         "to": reports.iso(end), "data": rows,
+         "totals": {**totals, "credits": credits, "credits_decimal": format_amount(credits)}}
+    )  # fmt: skip
+
+
+def call_query(request: web.Request, user_id: int | None) -> tuple[reports.CallFilter, str | None]:
+    """The filters of a calls listing (?status= ?model=provider/model ?from= ?to=) and ?cursor=."""
+    q = request.query
+    status = q.get("status")
+    if status is not None and status not in STATUSES:
+        raise BadRequest("'status' must be one of: processing, success, failed.", param="status")
+    provider = model = None
+    if "model" in q:
+        provider, sep, model = q["model"].partition("/")
+        if not (sep and provider and model):
+            raise BadRequest("'model' must be 'provider/model'.", param="model")
+    cursor = q.get("cursor")
+    if cursor is not None and not _CURSOR.match(cursor):
+        raise BadRequest("'cursor' must be a call id from 'next_cursor'.", param="cursor")
+    start, end = time_range(request)
+    return reports.CallFilter(user_id, status, provider, model, start, end), cursor
+
+
+def page_limit(request: web.Request) -> int:
+    raw = request.query.get("limit", str(LIMIT))
+    if not (raw.isdigit() and 1 <= int(raw) <= MAX_LIMIT):
+        raise BadRequest(f"'limit' must be a whole number from 1 to {MAX_LIMIT}.", param="limit")
+    return int(raw)
+
+
+async def calls_reply(request: web.Request, user_id: int | None) -> web.Response:
+    """A page of calls, newest first: {"object": "list", "data": [...], "next_cursor": id|null}."""
+    f, cursor = call_query(request, user_id)
+    limit = page_limit(request)
+    data, next_cursor = await reports.calls(request.app[READER], f, cursor=cursor, limit=limit)
+    return reply({"object": "list", "data": data, "next_cursor": next_cursor})
+
+
+async def call_reply(request: web.Request, user_id: int | None) -> web.Response:
+    """One call; someone else's is as unknown as one that never was."""
+    check_params(request, frozenset())
+    call_id = request.match_info["call_id"]
+    found = await reports.call(request.app[READER], call_id, user_id)
+    if found is None:
+        raise NotFound(f"No call with id '{call_id}'.", code="call_not_found")
+    return reply(found)
+
+
+@routes.get("/api/user/balance")
+async def user_balance(request: web.Request) -> web.Response:
+    principal = await authenticate(request)
+    check_params(request, frozenset())
+    return reply({"user": principal.user_name, **balance(request.app, principal.user_id)})
+
+
+@routes.get("/api/user/usage")
+async def user_usage(request: web.Request) -> web.Response:
+    principal = await authenticate(request)
+    check_params(request, USAGE_PARAMS)
+    return await usage_reply(request, principal.user_id, principal.user_name)
+
+
+@routes.get("/api/user/calls")
+async def user_calls(request: web.Request) -> web.Response:
+    principal = await authenticate(request)
+    check_params(request, CALL_PARAMS)
+    return await calls_reply(request, principal.user_id)
+
+
+@routes.get("/api/user/calls/{call_id}")
+async def user_call(request: web.Request) -> web.Response:
+    principal = await authenticate(request)
+    return await call_reply(request, principal.user_id)
