@@ -1,4 +1,4 @@
-"""The command line: serve, migrate, check-config, users, keys, rates and credits."""
+"""The command line: serve, migrate, check-config, users, keys, rates, credits, calls, usage."""
 
 from __future__ import annotations
 
@@ -9,19 +9,14 @@ import sqlite3
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import TypeVar
 
 import structlog
 
-from hubproxy import auth, billing, config
+from hubproxy import auth, config, pricing
 from hubproxy.config import ConfigError, Settings
-from hubproxy.errors import HubError
-from hubproxy.store import accounts, db, ledger
+from hubproxy.store import accounts, db
 from hubproxy.store.migrate import MigrationError, migrate
 from hubproxy.store.writer import apply
-
-T = TypeVar("T")
-
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
@@ -77,6 +72,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("id", type=int)
     p.set_defaults(run=_keys_revoke)
 
+    from hubproxy import cli_billing  # late: it imports this module's helpers
+
     rates = sub.add_parser("rates", help="model prices").add_subparsers(required=True)
     p = rates.add_parser("set", parents=[common], help="set a model's rate (credits per 1M tokens)")
     p.add_argument("model", help="provider/model")
@@ -85,27 +82,51 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--cached-input", help="credits per 1M cached input tokens (default: --input)")
     p.add_argument("--per-image", default="0", help="credits per image")
     p.add_argument("--type", choices=("chat", "embedding"), default="chat")
-    p.set_defaults(run=_rates_set)
-    rates.add_parser("list", parents=[common], help="list rates").set_defaults(run=_rates_list)
+    p.set_defaults(run=cli_billing.rates_set)
+    rates.add_parser("list", parents=[common], help="list rates").set_defaults(
+        run=cli_billing.rates_list
+    )
+    p = rates.add_parser(
+        "bulk", parents=[common], help="set rates from unit costs: cost x (1 + margin%%) / price"
+    )
+    p.add_argument("unit_costs", help='JSON file: [{"model", "input", "output", ...}, ...]')
+    p.add_argument("--margin", required=True, help="margin in percent, e.g. 20")
+    p.add_argument("--credit-price", default="1", help="money one credit sells for")
+    p.add_argument("--dry-run", action="store_true", help="show the new rates, change nothing")
+    p.set_defaults(run=cli_billing.rates_bulk)
+
+    p = sub.add_parser("calls", parents=[common], help="list model calls, newest first")
+    p.add_argument("--user")
+    p.add_argument("--status", choices=("processing", "success", "failed"))
+    p.add_argument("--model", help="provider/model")
+    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--format", choices=("table", "csv"), default="table")
+    p.set_defaults(run=cli_billing.calls)
+    p = sub.add_parser("usage", parents=[common], help="usage by day, hour or model")
+    p.add_argument("--user")
+    p.add_argument("--group-by", choices=("day", "hour", "model"), default="day")
+    p.add_argument("--days", type=int, default=7, help="how far back (default 7)")
+    p.set_defaults(run=cli_billing.usage_report)
 
     credits = sub.add_parser("credits", help="balances and grants").add_subparsers(required=True)
-    p = credits.add_parser("grant", parents=[common], help="grant credits to a user")
+    p = credits.add_parser("grant", parents=[common], help="grant (or adjust) a user's credits")
     p.add_argument("user")
-    p.add_argument("amount", help="credits, a decimal number (e.g. 25 or 0.5)")
+    p.add_argument("amount", help="credits, a decimal number (e.g. 25 or 0.5; -3 to adjust)")
+    p.add_argument("--kind", choices=pricing.KINDS, default="grant")
     p.add_argument("--note", default="")
-    p.set_defaults(run=_credits_grant)
+    p.set_defaults(run=cli_billing.credits_grant)
     p = credits.add_parser("balance", parents=[common], help="show balances")
     p.add_argument("user", nargs="?")
-    p.set_defaults(run=_credits_balance)
+    p.set_defaults(run=cli_billing.credits_balance)
     return parser
 
 
-def _settings(args: argparse.Namespace, *, secrets: bool = False) -> Settings:
+def settings_of(args: argparse.Namespace, *, secrets: bool = False) -> Settings:
     return config.load(config.locate(args.config), secrets=secrets)
 
 
-def _database(args: argparse.Namespace) -> sqlite3.Connection:
-    conn = db.connect(_settings(args).database)
+def database(args: argparse.Namespace) -> sqlite3.Connection:
+    conn = db.connect(settings_of(args).database)
     migrate(conn)
     return conn
 
@@ -116,7 +137,7 @@ def _serve(args: argparse.Namespace) -> int:
     from hubproxy.app import start
     from hubproxy.telemetry import setup_logging
 
-    settings = _settings(args, secrets=True)
+    settings = settings_of(args, secrets=True)
     secrets = [k.reveal() for p in settings.providers for k in p.api_keys]
     setup_logging(settings.log, secrets)
     log = structlog.get_logger("hubproxy")
@@ -144,21 +165,21 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _migrate(args: argparse.Namespace) -> int:
-    conn = db.connect(_settings(args).database)
+    conn = db.connect(settings_of(args).database)
     applied = migrate(conn)
     print("applied: " + ", ".join(applied) if applied else "up to date")
     return 0
 
 
 def _check_config(args: argparse.Namespace) -> int:
-    settings = _settings(args, secrets=True)
+    settings = settings_of(args, secrets=True)
     names = ", ".join(f"{p.name} ({p.type})" for p in settings.providers) or "none"
     print(f"{settings.source}: ok; database {settings.database.path}; providers: {names}")
     return 0
 
 
 def _users_create(args: argparse.Namespace) -> int:
-    conn = _database(args)
+    conn = database(args)
     if accounts.user_by_name(conn, args.name) is not None:
         raise UsageError(f"user '{args.name}' exists already")
     apply(conn, [accounts.create_user(args.name, args.role)])
@@ -167,13 +188,13 @@ def _users_create(args: argparse.Namespace) -> int:
 
 
 def _users_list(args: argparse.Namespace) -> int:
-    rows = accounts.users(_database(args))
-    _table(["id", "name", "role", "created"], [(r[0], r[1], r[2], _time(r[3])) for r in rows])
+    rows = accounts.users(database(args))
+    table(["id", "name", "role", "created"], [(r[0], r[1], r[2], _time(r[3])) for r in rows])
     return 0
 
 
 def _keys_create(args: argparse.Namespace) -> int:
-    conn = _database(args)
+    conn = database(args)
     user = accounts.user_by_name(conn, args.user)
     if user is None:
         apply(conn, [accounts.create_user(args.user, "member")])
@@ -190,8 +211,8 @@ def _keys_create(args: argparse.Namespace) -> int:
 
 
 def _keys_list(args: argparse.Namespace) -> int:
-    rows = accounts.keys(_database(args), args.user)
-    _table(
+    rows = accounts.keys(database(args), args.user)
+    table(
         ["id", "user", "label", "prefix", "created", "revoked"],
         [(r[0], r[1], r[2], r[3] + "…", _time(r[4]), _time(r[5])) for r in rows],
     )
@@ -199,7 +220,7 @@ def _keys_list(args: argparse.Namespace) -> int:
 
 
 def _keys_revoke(args: argparse.Namespace) -> int:
-    conn = _database(args)
+    conn = database(args)
     row = accounts.key_by_id(conn, args.id)
     if row is None:
         raise UsageError(f"no key with id {args.id}; see `hubproxy keys list`")
@@ -211,73 +232,13 @@ def _keys_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
-def _rates_set(args: argparse.Namespace) -> int:
-    provider, sep, model = args.model.partition("/")
-    if not (sep and provider and model):
-        raise UsageError(f"model must be provider/model, got {args.model!r}")
-    rate = _money(
-        lambda: billing.Rate.parse(args.input, args.output, args.cached_input, args.per_image)
-    )
-    apply(_database(args), [ledger.set_rate(provider, model, args.type, rate.strings())])
-    shown = ", ".join(f"{k} {v}" for k, v in rate.strings().items() if v is not None)
-    print(f"rate for {args.model} ({args.type}): {shown} credits per 1M tokens (per image)")
-    return 0
-
-
-def _rates_list(args: argparse.Namespace) -> int:
-    rows = _database(args).execute(
-        "SELECT provider, model, type, input, output, cached_input, per_image FROM model_rates "
-        "ORDER BY provider, model, type"
-    )
-    _table(
-        ["model", "type", "input", "output", "cached_input", "per_image"],
-        [(f"{r[0]}/{r[1]}", r[2], r[3], r[4], r[5] or "-", r[6]) for r in rows],
-    )
-    return 0
-
-
-def _credits_grant(args: argparse.Namespace) -> int:
-    conn = _database(args)
-    user = accounts.user_by_name(conn, args.user)
-    if user is None:
-        raise UsageError(f"no user named {args.user!r}; see `hubproxy users list`")
-    amount = _money(lambda: billing.parse_amount(args.amount))
-    apply(conn, [ledger.entry(user["id"], "grant", amount, source="", note=args.note)])
-    balance = billing.format_amount(ledger.balance_of(conn, user["id"]))
-    print(f"granted {billing.format_amount(amount)} credits to {args.user}; balance {balance}")
-    return 0
-
-
-def _credits_balance(args: argparse.Namespace) -> int:
-    conn = _database(args)
-    sql = (
-        "SELECT u.name, coalesce(b.balance, 0), "
-        "(SELECT coalesce(sum(amount), 0) FROM credit_ledger l WHERE l.user_id = u.id) "
-        "FROM users u LEFT JOIN credit_balances b ON b.user_id = u.id"
-    )
-    rows = conn.execute(sql + (" WHERE u.name = ?" if args.user else "") + " ORDER BY u.name",
-                        (args.user,) if args.user else ())  # fmt: skip
-    _table(
-        ["user", "balance", "ledger sum"],
-        [(r[0], billing.format_amount(r[1]), billing.format_amount(r[2])) for r in rows],
-    )
-    return 0
-
-
-def _money(parse: Callable[[], T]) -> T:
-    try:
-        return parse()
-    except HubError as exc:
-        raise UsageError(exc.message) from None
-
-
 def _time(ms: int | None) -> str:
     if ms is None:
         return "-"
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _table(headers: list[str], rows: list[tuple[object, ...]]) -> None:
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
     cells = [headers] + [[str(c) for c in row] for row in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
     for row in cells:

@@ -123,6 +123,10 @@ class Credits:
         self.balances[user_id] = self.balances.get(user_id, 0) + amount
         return ledger.entry(user_id, kind, amount, self.source, note)
 
+    def revert(self, user_id: int, amount: int) -> None:
+        """Take back a grant whose write failed, so memory matches the ledger again."""
+        self.balances[user_id] = self.balances.get(user_id, 0) - amount
+
     def _max_output(self, body: JSON, kind: str) -> int:
         if kind != "chat":
             return 0

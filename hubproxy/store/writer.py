@@ -120,14 +120,14 @@ class Writer:
                     break
                 log.warning("database_busy", attempt=attempt + 1)
                 time.sleep(0.05 * (attempt + 1))
-            except sqlite3.Error:
+            except Exception:  # a constraint, or a value SQLite cannot hold (OverflowError)
                 break
         errors: list[Exception | None] = []
         for unit in units:
             try:
                 apply(self._conn, unit)
                 errors.append(None)
-            except sqlite3.Error as exc:
+            except Exception as exc:  # this unit only: the writer itself must never die
                 statements = [op[0].split("(")[0].strip() for op in unit]
                 log.error("write_failed", statements=statements, error=str(exc))
                 errors.append(exc)

@@ -1,0 +1,127 @@
+"""Prices and amounts from what a caller sends: rate tables, the margin rule, signed credit
+amounts, and the fields a caller may set. Pure; the admin API and the CLI both use it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from hubproxy import billing
+from hubproxy.errors import BadRequest, HubError, Unprocessable
+
+KINDS = ("grant", "adjustment", "refund")
+MAX_AMOUNT = 10**9 * billing.MICRO  # one grant: a billion credits
+MAX_BALANCE = 10**18  # micro-credits; far below SQLite's 2**63 integers
+MAX_RATE = 10**6 * billing.MICRO  # a million credits per 1M tokens (or per image)
+MAX_RATES = 1000  # entries in one change
+RATE_FIELDS = frozenset({"model", "type", "input", "output", "cached_input", "per_image"})
+
+
+def only(body: dict[str, Any], allowed: frozenset[str], where: str = "") -> None:
+    """Refuse (422) a field the caller may not set, such as a balance or a role: nothing of
+    the request is applied."""
+    for name in body:
+        if name not in allowed:
+            raise Unprocessable(
+                f"'{where}{name}' cannot be set here; allowed: {', '.join(sorted(allowed))}.",
+                code="field_not_allowed",
+                param=where + name,
+            )
+
+
+def signed_amount(value: Any, *, negative_ok: bool) -> int:
+    """Decimal credits → micro-credits; a leading minus only where negative_ok. Never 0."""
+    if value is None:
+        raise BadRequest("Missing required parameter: 'amount'.", param="amount")
+    sign = 1
+    if isinstance(value, str) and value.strip().startswith("-"):
+        sign, value = -1, value.strip()[1:]
+    elif isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
+        sign, value = -1, -value
+    if sign < 0 and not negative_ok:
+        raise BadRequest(
+            "'amount' must be positive; use kind 'adjustment' to take credits.", param="amount"
+        )
+    try:
+        micro = billing.parse_amount(value, "amount")
+    except BadRequest as exc:
+        exc.param = "amount"
+        raise
+    if not 0 < micro <= MAX_AMOUNT:
+        raise BadRequest("'amount' must be more than 0 and at most 1000000000.", param="amount")
+    return sign * micro
+
+
+def entries(body: dict[str, Any], name: str) -> list[tuple[str, str, str, dict[str, Any]]]:
+    """(where, model, type, entry) of each item of body[name], checked for shape."""
+    items = body.get(name)
+    if not isinstance(items, list) or not items or len(items) > MAX_RATES:
+        raise BadRequest(f"'{name}' must be a list of 1 to {MAX_RATES} objects.", param=name)
+    out, seen = [], set()
+    for i, item in enumerate(items):
+        where = f"{name}[{i}]"
+        if not isinstance(item, dict):
+            raise BadRequest(f"'{where}' must be an object.", param=where)
+        only(item, RATE_FIELDS, where + ".")
+        model, kind = item.get("model"), item.get("type", "chat")
+        provider, sep, rest = model.partition("/") if isinstance(model, str) else ("", "", "")
+        if not (sep and provider and rest):
+            raise BadRequest(f"'{where}.model' must be 'provider/model'.", param=where + ".model")
+        if kind not in ("chat", "embedding"):
+            raise BadRequest(f"'{where}.type' must be chat or embedding.", param=where + ".type")
+        if (model, kind) in seen:
+            raise BadRequest(f"'{where}': {model} ({kind}) is listed twice.", param=where)
+        seen.add((model, kind))
+        for field in ("input", "output"):
+            if item.get(field) is None:
+                raise BadRequest(f"Missing '{where}.{field}'.", param=f"{where}.{field}")
+        out.append((where, str(model), str(kind), item))
+    return out
+
+
+def checked(where: str, make: Callable[..., billing.Rate], *args: Any) -> billing.Rate:
+    """The rate `make(*args)` builds, with `where` in its error, and within bounds."""
+    try:
+        rate = make(*args)
+    except HubError as exc:
+        raise BadRequest(f"{where}: {exc.message}", param=where) from None
+    values = (rate.input, rate.output, rate.cached_input or 0, rate.per_image)
+    if max(values) > MAX_RATE:
+        raise BadRequest(f"{where}: a rate may be at most 1000000 credits.", param=where)
+    return rate
+
+
+def given_rates(body: dict[str, Any]) -> dict[tuple[str, str], billing.Rate]:
+    return {
+        (model, kind): checked(
+            where, billing.Rate.parse, e["input"], e["output"], e.get("cached_input"),
+            e.get("per_image", 0),
+        )
+        for where, model, kind, e in entries(body, "rates")
+    }  # fmt: skip
+
+
+def margin_rates(body: dict[str, Any]) -> dict[tuple[str, str], billing.Rate]:
+    """rate = unit cost × (1 + margin%) / credit price, for each price of each model."""
+    margin = body.get("margin_percent")
+    if margin is None:
+        raise BadRequest("Missing required parameter: 'margin_percent'.", param="margin_percent")
+    price = body.get("credit_price", "1")
+    for name, value in (("margin_percent", margin), ("credit_price", price)):
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise BadRequest(f"'{name}' must be a decimal number.", param=name)
+
+    def rate(e: dict[str, Any]) -> billing.Rate:
+        def of(v: Any) -> int:
+            return billing.rate_with_margin(v, margin, price)
+
+        cached = e.get("cached_input")
+        return billing.Rate(
+            of(e["input"]), of(e["output"]), None if cached is None else of(cached),
+            of(e.get("per_image", 0)),
+        )  # fmt: skip
+
+    return {
+        (model, kind): checked(where, rate, e)
+        for where, model, kind, e in entries(body, "unit_costs")
+    }

@@ -1,0 +1,27 @@
+"""The writer survives a write that cannot be stored and keeps committing the rest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hubproxy.config import DatabaseSettings
+from hubproxy.store import db
+from hubproxy.store.writer import Writer
+
+
+async def test_a_value_sqlite_cannot_hold_fails_alone(tmp_path: Path) -> None:
+    conn = db.connect(DatabaseSettings(path=tmp_path / "w.db"))
+    conn.execute("CREATE TABLE t (x INTEGER)")
+    writer = Writer(conn)
+    writer.start()
+    good = writer.commit(("INSERT INTO t VALUES (?)", (1,)))
+    bad = writer.commit(("INSERT INTO t VALUES (?)", (2**70,)))  # OverflowError in sqlite3
+    await good
+    with pytest.raises(OverflowError):
+        await bad
+    await writer.commit(("INSERT INTO t VALUES (?)", (3,)))  # the writer is still alive
+    await writer.close()
+    check = db.connect(DatabaseSettings(path=tmp_path / "w.db"))
+    assert [r[0] for r in check.execute("SELECT x FROM t ORDER BY x")] == [1, 3]
