@@ -1,0 +1,74 @@
+"""hubproxy under test: its temporary config, a hub key, and the `hubproxy serve` command."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from bench.procs import die_with_parent, python_env
+
+PROVIDER = "up"  # the provider's name: models are asked for as "up/<model>"
+UPSTREAM_KEY = "sk-bench-not-a-real-key-000000"
+
+
+def executable() -> str:
+    """The venv's `hubproxy` script, next to the running Python; else the one on PATH."""
+    local = Path(sys.executable).parent / "hubproxy"
+    if local.exists():
+        return str(local)
+    found = shutil.which("hubproxy")
+    if found is None:
+        raise FileNotFoundError("no `hubproxy` command: run `make install` first")
+    return found
+
+
+def write_config(
+    folder: Path, port: int, upstream_url: str, *, extra: str = "", name: str = ""
+) -> Path:
+    """A config like production's: access log on (level info, JSON lines to stdout). `extra`
+    is appended as is (e.g. a [billing] table); `name` tells several hubproxies apart."""
+    path = folder / f"hubproxy{name}.toml"
+    path.write_text(
+        f"""# Written by the bench; removed with its folder.
+[server]
+host = "127.0.0.1"
+port = {port}
+
+[database]
+path = "{(folder / f"hubproxy{name}.db").as_posix()}"
+
+[log]
+level = "info"
+format = "json"
+
+[[providers]]
+name = "{PROVIDER}"
+type = "openai"
+base_url = "{upstream_url}/v1"
+api_key = "{UPSTREAM_KEY}"
+{extra}""",
+        encoding="utf-8",
+    )
+    return path
+
+
+def create_key(config: Path) -> str:
+    """`hubproxy keys create`: the key is the last line it prints."""
+    done = subprocess.run(
+        [executable(), "keys", "create", "--user", "bench", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=python_env(),
+        preexec_fn=die_with_parent,  # safe: the bench parent has no threads
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"hubproxy keys create failed ({done.returncode}):\n{done.stderr}")
+    return done.stdout.strip().splitlines()[-1]
+
+
+def serve_argv(config: Path) -> list[str]:
+    return [executable(), "serve", "--config", str(config)]

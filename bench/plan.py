@@ -1,0 +1,78 @@
+"""What the bench measures, in one place: the targets it drives, the scenarios, the goals.
+
+To add a case: a Target if there is a new thing to send requests to (it names the service in
+bench/stack.py that answers), a Scenario for a new traffic shape, a Goal for a new promise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Something requests are sent to."""
+
+    name: str
+    service: str  # the process that answers: a key of Stack.services
+    model: str
+    hub_key: bool = False  # send `Authorization: Bearer <hub key>`
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    """A traffic shape, run against each of its targets in turn."""
+
+    name: str
+    stream: bool
+    concurrency: int
+    requests: int  # measured requests per target in a full run (times --scale)
+    rounds: int = 3  # the requests are split in rounds, interleaved across the targets
+    warmup: int = 200  # per round: sent and discarded first, on the same connections
+    include_usage: bool = False  # the client sends stream_options.include_usage
+    targets: tuple[str, ...] = ("direct", "bare", "hubproxy")
+
+
+@dataclass(frozen=True, slots=True)
+class Goal:
+    """A promise the project makes, as the ratio it is stated in.
+
+    throughput:    rps(target) / rps(baseline) >= limit
+    added_latency: (p50(target) - p50(reference)) / (p50(baseline) - p50(reference)) <= limit
+    """
+
+    kind: Literal["throughput", "added_latency"]
+    scenario: str
+    limit: float
+    target: str = "hubproxy"
+    baseline: str = "bare"
+    reference: str = "direct"
+
+
+TARGETS = (
+    Target("direct", "upstream", "gpt-4o-mini"),
+    Target("bare", "bare", "gpt-4o-mini"),
+    Target("hubproxy", "hubproxy", "up/gpt-4o-mini", hub_key=True),
+)
+
+SCENARIOS = (
+    Scenario("plain c32", stream=False, concurrency=32, requests=30_000),
+    Scenario("stream c32", stream=True, concurrency=32, requests=15_000),
+    Scenario("plain c1", stream=False, concurrency=1, requests=8_000),
+    Scenario("stream c1", stream=True, concurrency=1, requests=6_000),
+)
+
+GOALS = (
+    Goal("throughput", "plain c32", 0.8),
+    Goal("throughput", "stream c32", 0.8),
+    Goal("added_latency", "plain c1", 1.3),
+    Goal("added_latency", "stream c1", 1.3),
+)
+
+
+def target(name: str) -> Target:
+    for t in TARGETS:
+        if t.name == name:
+            return t
+    raise KeyError(f"no target {name!r}; known: {', '.join(t.name for t in TARGETS)}")

@@ -1,0 +1,85 @@
+"""The printed report: the results table, and each goal as the ratio it is stated in, met or not."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+
+from bench.measure import Result
+from bench.plan import Goal
+
+
+def table(results: Sequence[Result]) -> str:
+    head = ("scenario", "target", "requests", "RPS", "p50 ms", "p99 ms", "errors",
+            "RPS spread", "CPU µs/req")  # fmt: skip
+    rows = [
+        (r.scenario, r.target, str(r.requests), f"{r.rps:,.0f}", _ms(r.percentile(0.50)),
+         _ms(r.percentile(0.99)), str(r.errors), _pct(r.spread),
+         "-" if math.isnan(r.cpu_us) else f"{r.cpu_us:.0f}")
+        for r in results
+    ]  # fmt: skip
+    widths = [max(len(row[i]) for row in (head, *rows)) for i in range(len(head))]
+    lines = []
+    for n, row in enumerate((head, *rows)):
+        if n > 1 and row[0] != rows[n - 2][0]:
+            lines.append("")  # a blank line between scenarios
+        pairs = enumerate(zip(row, widths, strict=True))
+        cells = [c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in pairs]
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)
+
+
+def goals(results: Iterable[Result], wanted: Iterable[Goal]) -> tuple[str, int]:
+    """The goal lines, and how many goals were missed. Goals of scenarios not run are skipped."""
+    by = {(r.scenario, r.target): r for r in results}
+    lines, missed = [], 0
+    for goal in wanted:
+        t, b = by.get((goal.scenario, goal.target)), by.get((goal.scenario, goal.baseline))
+        ref = by.get((goal.scenario, goal.reference))
+        if t is None or b is None or (goal.kind == "added_latency" and ref is None):
+            continue
+        if goal.kind == "throughput":
+            value = t.rps / b.rps if b.rps else math.nan
+            ok = value >= goal.limit
+            text = (
+                f"throughput {goal.target}/{goal.baseline} [{goal.scenario}]: "
+                f"{t.rps:,.0f} / {b.rps:,.0f} = {value:.2f}  (target >= {goal.limit})"
+            )
+        else:
+            assert ref is not None
+            p50_ref = ref.percentile(0.5)
+            added_t, added_b = t.percentile(0.5) - p50_ref, b.percentile(0.5) - p50_ref
+            value = added_t / added_b if added_b > 0 else math.nan
+            ok = value <= goal.limit
+            text = (
+                f"added p50 latency over {goal.reference} [{goal.scenario}]: "
+                f"{goal.target} +{added_t:.3f} ms, {goal.baseline} +{added_b:.3f} ms, "
+                f"ratio {value:.2f}  (target <= {goal.limit})"
+            )
+        if any(r.errors or r.warmup_errors for r in (t, b, ref) if r) or math.isnan(value):
+            ok = False
+        missed += not ok
+        lines.append(f"  {'met   ' if ok else 'MISSED'}  {text}")
+    return "\n".join(lines), missed
+
+
+def failures(results: Iterable[Result]) -> str:
+    """Every target with errors and its commonest error messages (measured and warm-up alike);
+    empty if there were none."""
+    lines = []
+    for r in results:
+        if r.errors or r.warmup_errors:
+            lines.append(
+                f"  {r.scenario} / {r.target}: {r.errors} of {r.requests} failed"
+                f" (and {r.warmup_errors} in warm-up)"
+            )
+            lines += [f"      {n} x {msg}" for msg, n in r.error_samples.most_common(5)]
+    return "\n".join(lines)
+
+
+def _ms(value: float) -> str:
+    return "-" if math.isnan(value) else f"{value:.2f}"
+
+
+def _pct(value: float) -> str:
+    return "-" if math.isnan(value) else f"{100 * value:.0f}%"

@@ -1,0 +1,62 @@
+"""The services under test, each in its own process: fake upstream, bare pass-through, hubproxy."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench import hub
+from bench.procs import Child, Children, free_port, python_env
+
+
+@dataclass
+class Stack:
+    """The running services by name ("upstream", "bare", "hubproxy") and the hub key."""
+
+    services: dict[str, Child]
+    hub_key: str
+    folder: Path
+    children: Children
+
+
+@contextmanager
+def running(chunks: int, delay_ms: float, complaints: list[str]) -> Iterator[Stack]:
+    """Start everything, wait until each answers /health; on the way out, stop every child and
+    remove the temporary folder (config, database, stderr logs), whatever happened. Children
+    that died early or stopped badly are added to `complaints`."""
+    folder = Path(tempfile.mkdtemp(prefix="hubproxy-bench-"))
+    children = Children(folder)
+    stack = Stack({}, "", folder, children)
+    try:
+        env = python_env()
+        py = sys.executable
+        port = free_port()
+        upstream = children.spawn(
+            "upstream",
+            [py, "-m", "bench.upstream", "--port", str(port), "--chunks", str(chunks),
+             "--delay-ms", str(delay_ms)],
+            port, env,
+        )  # fmt: skip
+        port = free_port()
+        bare = children.spawn(
+            "bare",
+            [py, "-m", "bench.bare", "--port", str(port), "--upstream", upstream.url + "/v1"],
+            port,
+            env,
+        )
+        port = free_port()
+        config = hub.write_config(folder, port, upstream.url)
+        stack.hub_key = hub.create_key(config)
+        hubproxy = children.spawn("hubproxy", hub.serve_argv(config), port, env)
+        stack.services = {"upstream": upstream, "bare": bare, "hubproxy": hubproxy}
+        for child in stack.services.values():
+            children.wait_healthy(child)
+        yield stack
+    finally:
+        complaints.extend(children.stop_all())
+        shutil.rmtree(folder, ignore_errors=True)
