@@ -53,6 +53,7 @@ def create_app(settings: Settings) -> web.Application:
     )
     app.add_routes(openai.routes)
     app.add_routes(native.routes)
+    app[middleware.ERROR_BODIES] = native.ERROR_BODIES
     app.add_routes(user.routes)
     app.add_routes(admin.routes)
     app.cleanup_ctx.append(_resources)

@@ -18,6 +18,7 @@ from hubproxy.store import accounts, db
 from hubproxy.store.migrate import MigrationError, migrate
 from hubproxy.store.writer import apply
 
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+import orjson
 from aiohttp import web
 
 from hubproxy import tokens
@@ -77,15 +78,18 @@ class Gateway:
         self, request: web.Request, principal: Principal, body: JSON
     ) -> web.StreamResponse:
         """Anthropic's Messages API. To an Anthropic upstream the bytes pass through, with the
-        usage tap; to any other, the request becomes OpenAI's and the answer comes back."""
-        openai_body = anthropic.openai_request_from_messages(body)  # validates, or 400
+        usage tap, whatever Anthropic-only features they use (and the client's anthropic-beta
+        opt-ins go along); to any other, the request becomes OpenAI's and the answer comes
+        back re-shaped."""
         route, provider = self._route(body)
         if not isinstance(provider, anthropic.AnthropicProvider):
+            openai_body = anthropic.openai_request_from_messages(body)  # validates, or 400
             return await self.chat(request, principal, openai_body, _anthropic_client(body))
         stream = body.get("stream") is True
         upstream_request = provider.messages_request(body, route.model)
-        flight = self._begin(request, principal, route, "chat", stream, openai_body)
-        resp = await self._send(request, flight, route, upstream_request, provider)
+        flight = self._begin(request, principal, route, "chat", stream, body)
+        extra = {k: v for k, v in request.headers.items() if k.lower() == "anthropic-beta"}
+        resp = await self._send(request, flight, route, upstream_request, provider, extra)
         if stream:
             translator = provider.passthrough_stream()
             return await self._relay(
@@ -139,13 +143,13 @@ class Gateway:
         route: Route,
         upstream_request: UpstreamRequest,
         provider: Provider,
+        client_headers: Mapping[str, str] | None = None,
     ) -> Response:
         """Send upstream; an error answer is read, recorded and raised as a HubError."""
         call = flight.call
+        extra = {**request.get(TRACE_HEADERS, {}), **(client_headers or {})}
         try:
-            resp = await self.upstream.send(
-                route.provider, upstream_request, request.get(TRACE_HEADERS)
-            )
+            resp = await self.upstream.send(route.provider, upstream_request, extra)
             call.upstream_status = resp.status
             if resp.status < 400:
                 return resp
@@ -199,22 +203,30 @@ class Gateway:
         finally:
             resp.close()
         call.usage = reply.usage
+        if self._count(flight, "success"):
+            out = _with_usage(out, call.usage)  # tell the client what the log will say
         await self._record(flight, "success", None)
         return web.Response(
             body=out, content_type="application/json", headers=_passed(resp.headers)
         )
 
-    def _record(self, flight: Flight, status: str, error: str | None) -> asyncio.Future[None]:
-        """Finish the call and settle it, as one unit of writes: the row, the debit, the meter
-        event and the rollups commit together or not at all."""
+    def _count(self, flight: Flight, status: str) -> bool:
+        """Settle the call's usage: the provider's own if it gave one, else, when tokens were
+        consumed upstream, an estimate rather than nothing. True if it is an estimate."""
         call, translator = flight.call, flight.translator
         if translator is not None and translator.usage is not None:
             call.usage = translator.usage
         if call.usage is None and (status == "success" or call.ttfb_ms is not None):
-            # Tokens were consumed upstream: count an estimate rather than nothing.
             chars = translator.text_chars if translator is not None else 0
             call.usage = Usage(tokens.prompt(flight.body), tokens.from_chars(chars))
             call.usage_estimated = True
+        return call.usage_estimated
+
+    def _record(self, flight: Flight, status: str, error: str | None) -> asyncio.Future[None]:
+        """Finish the call and settle it, as one unit of writes: the row, the debit, the meter
+        event and the rollups commit together or not at all."""
+        call = flight.call
+        self._count(flight, status)
         ops: list[Op] = []
         if flight.hold is not None:
             call.credits, ops = self.credits.settle(flight.hold, call.id, call.usage)
@@ -256,6 +268,23 @@ def _meter_payload(call: Call) -> JSON:
         "usage_estimated": call.usage_estimated,
         "created_at": call.created_at,
     }
+
+
+def _with_usage(body: bytes, usage: Usage | None) -> bytes:
+    """A whole answer whose upstream counted nothing, given the estimate in the client's own
+    shape (OpenAI's prompt/completion/total, or Anthropic's input/output)."""
+    obj = orjson.loads(body)
+    if usage is None or not isinstance(obj, dict) or not isinstance(obj.get("usage"), dict):
+        return body
+    if "input_tokens" in obj["usage"]:
+        obj["usage"].update(input_tokens=usage.prompt_tokens, output_tokens=usage.completion_tokens)
+    else:
+        obj["usage"].update(
+            prompt_tokens=usage.prompt_tokens, total_tokens=usage.total_tokens,
+            **({"completion_tokens": usage.completion_tokens}
+               if "completion_tokens" in obj["usage"] else {}),
+        )  # fmt: skip
+    return orjson.dumps(obj)
 
 
 def _passed(headers: Mapping[str, str]) -> dict[str, str]:

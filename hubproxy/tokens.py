@@ -13,9 +13,10 @@ def from_chars(chars: int) -> int:
 
 
 def prompt(body: dict[str, Any]) -> int:
-    """Estimated prompt tokens of an OpenAI chat or embeddings request."""
+    """Estimated prompt tokens of a chat request (OpenAI's or Anthropic's) or an embeddings
+    request."""
     if "messages" in body:
-        total = 3
+        total = 3 + from_chars(_chars(body.get("system")))  # Anthropic's system prompt
         for message in body.get("messages") or ():
             if isinstance(message, dict):
                 total += 4 + from_chars(_chars(message.get("content")))
@@ -32,8 +33,9 @@ def _chars(value: Any) -> int:
     if isinstance(value, list):
         return sum(_chars(v) for v in value)
     if isinstance(value, dict):
-        # A content part: count its text; an image counts as a fixed ~85 tokens' worth.
-        if value.get("type") == "image_url":
+        # A content part: count its text; an image (OpenAI's or Anthropic's block) counts as a
+        # fixed ~85 tokens' worth, whatever the size of its base64 data.
+        if value.get("type") in ("image_url", "image"):
             return 85 * CHARS_PER_TOKEN
         return sum(_chars(v) for k, v in value.items() if k not in ("type", "id"))
     return len(str(value))

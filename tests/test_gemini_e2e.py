@@ -350,12 +350,6 @@ async def test_embedding_errors_map_like_chat(hub: Hub) -> None:
         await sdk(hub).embeddings.create(model="gemini/gemini-e429", input="x")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hubproxy/proxy.py Gateway._reply returns the provider's body as it is: Gemini's "
-    "embeddings answer says usage 0 ('until the gateway fills it in', providers/gemini.py), the "
-    "gateway records and bills its estimate, and never fills the client's copy in",
-)
 async def test_embeddings_usage_told_to_the_client_is_what_was_recorded(hub: Hub) -> None:
     result = await sdk(hub).embeddings.create(
         model="gemini/gemini-embedding-001", input=["héllo", "日本"]

@@ -477,7 +477,7 @@ async def test_sdk_raises_bad_request_for_an_invalid_request(hub: Hub) -> None:
     assert hub.calls() == []
 
 
-# --- known gaps in the pass-through (see the xfail reasons) ----------------------------------
+# --- the pass-through carries what only Anthropic understands --------------------------------
 
 ANTHROPIC_ONLY: dict[str, dict[str, Any]] = {
     "server-tool": {
@@ -512,13 +512,6 @@ ANTHROPIC_ONLY: dict[str, dict[str, Any]] = {
 }  # fmt: skip
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hubproxy/proxy.py Gateway.messages runs openai_request_from_messages (which refuses "
-    "what OpenAI's format cannot say) before it looks at the provider, so an Anthropic upstream, "
-    "whose bytes would pass through, never sees these requests: 400 'not supported by the "
-    "OpenAI format'",
-)
 @pytest.mark.parametrize("extra", list(ANTHROPIC_ONLY.values()), ids=list(ANTHROPIC_ONLY))
 async def test_passthrough_accepts_what_only_anthropic_understands(
     hub: Hub, claude: FakeAnthropic, extra: dict[str, Any]
@@ -530,12 +523,6 @@ async def test_passthrough_accepts_what_only_anthropic_understands(
     assert claude.requests[-1].body == {**body, "model": "claude-text"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hubproxy/proxy.py Gateway.messages sends only the provider's configured headers: "
-    "the client's anthropic-beta header (opt-ins that change what the request means) is dropped "
-    "on the pass-through",
-)
 async def test_passthrough_forwards_the_clients_anthropic_beta_header(
     hub: Hub, claude: FakeAnthropic
 ) -> None:
@@ -546,3 +533,11 @@ async def test_passthrough_forwards_the_clients_anthropic_beta_header(
         extra_headers={"anthropic-beta": "context-1m-2025-08-07"},
     )
     assert claude.requests[-1].header("anthropic-beta") == "context-1m-2025-08-07"
+
+
+async def test_router_errors_on_the_messages_path_speak_anthropic(hub: Hub) -> None:
+    async with aiohttp.ClientSession() as s, s.get(hub.url + "/v1/messages") as r:
+        assert r.status == 405
+        body = await r.json()
+    assert body["type"] == "error" and body["error"]["type"] == "invalid_request_error"
+    assert "POST" in body["error"]["message"]

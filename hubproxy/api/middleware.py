@@ -18,8 +18,9 @@ from hubproxy.errors import HubError, MethodNotAllowed, NotFound, PayloadTooLarg
 from hubproxy.telemetry import PROPAGATOR
 
 ErrorBody = Callable[[HubError], bytes]
-# Set by handlers whose clients expect another error shape (the Anthropic-native endpoint).
-ERROR_BODY: web.RequestKey[ErrorBody] = web.RequestKey("error_body")
+# Paths whose clients expect another error shape (the Anthropic-native endpoint), so that
+# even the router's own 404/405 there speaks the client's language.
+ERROR_BODIES: web.AppKey[dict[str, ErrorBody]] = web.AppKey("error_bodies")
 PRINCIPAL_NAME = web.RequestKey("principal_name", str)
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
@@ -70,7 +71,7 @@ async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 
 def _error_response(request: web.Request, err: HubError) -> web.Response:
-    body = request.get(ERROR_BODY, HubError.to_json)(err)
+    body = request.app[ERROR_BODIES].get(request.path, HubError.to_json)(err)
     return web.Response(
         status=err.status, body=body, content_type="application/json", headers=err.headers
     )
