@@ -19,7 +19,7 @@ from hubproxy.api.state import (
     READER,
     ROUTER,
     SETTINGS,
-    TRACER,
+    TRACING,
 )
 from hubproxy.auth import KeyCache
 from hubproxy.config import Settings
@@ -43,7 +43,7 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app[KEYS] = KeyCache()
     app[ROUTER] = Router(settings.providers)
-    app[TRACER] = setup_tracing()
+    app[TRACING] = setup_tracing(settings.log.traces)
     app[RATES] = RateBook()
     app[CREDITS] = Credits(
         settings.billing.mode,
@@ -87,6 +87,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         settings.database.sweep_interval_s,
         tasks.sweep(writer, settings.database.stale_after_s),
     )
+    checkpoints = db.connect(settings.database)
+    background.every("checkpoint-wal", 1.0, tasks.checkpoint(checkpoints))
     if settings.billing.meter.url:
         background.spawn("meter-export", MeterExport(settings.billing.meter, reader, writer).run())
     try:
@@ -96,6 +98,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         await upstream.close()
         await writer.close()
         await reader.close()
+        checkpoints.close()
 
 
 def _follow(app: web.Application, reader: aiosqlite.Connection) -> dict[str, tasks.Handler]:

@@ -71,6 +71,7 @@ class AuthSettings:
 class LogSettings:
     level: str = "info"
     format: str = "auto"  # auto: readable on a TTY, JSON otherwise; or "json", "console"
+    traces: str = "off"  # "off": propagate W3C trace context only; "console": export spans
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,7 +182,8 @@ def parse(raw: Mapping[str, Any], path: Path, *, secrets: bool = True) -> Settin
     up = r.table(raw, "upstream", {"connect_timeout_s": float, "idle_timeout_s": float})
     upstream = UpstreamSettings(**up)
     auth = AuthSettings(**r.table(raw, "auth", {"reload_interval_s": float}))
-    log = LogSettings(**r.table(raw, "log", {"level": str, "format": str}))
+    log = LogSettings(**r.table(raw, "log", {"level": str, "format": str, "traces": str}))
+    r.check(log.traces in ("off", "console"), "[log] traces", '"off" or "console"')
     r.check(
         log.format in ("auto", "json", "console"), "[log] format", '"auto", "json" or "console"'
     )

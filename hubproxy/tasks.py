@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import structlog
 
 from hubproxy import calls
-from hubproxy.store import db
+from hubproxy.store import db, writer
 from hubproxy.store.writer import Writer
 
 log = structlog.get_logger("hubproxy.tasks")
@@ -59,6 +60,15 @@ def sweep(writer: Writer, stale_after_s: float) -> Callable[[], Awaitable[None]]
         reason = f"stale: still processing after {stale_after_s:g} s"
         cutoff = calls.now_ms() - int(stale_after_s * 1000)
         await writer.commit(calls.sweep_op(cutoff, reason))
+
+    return run
+
+
+def checkpoint(conn: sqlite3.Connection) -> Callable[[], Awaitable[None]]:
+    """The writer never checkpoints on the loop: this copies the WAL back, on a thread."""
+
+    async def run() -> None:
+        await asyncio.to_thread(writer.checkpoint, conn)
 
     return run
 

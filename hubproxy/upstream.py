@@ -99,12 +99,18 @@ class KeyRing:
         return len(self._keys)
 
     def order(self) -> list[int]:
-        """Indexes to try, rested keys first, starting from the next in turn."""
+        """Indexes to try: the next in turn first, keys still resting last."""
         n = len(self._keys)
-        start, self._next = self._next, (self._next + 1) % max(n, 1)
+        if n < 2:
+            return [0] if n else []
+        start, self._next = self._next, (self._next + 1) % n
         turn = [(start + i) % n for i in range(n)]
         now = time.monotonic()
-        return sorted(turn, key=lambda i: self._resting[i] > now)
+        if all(until <= now for until in self._resting):
+            return turn
+        return [i for i in turn if self._resting[i] <= now] + [
+            i for i in turn if self._resting[i] > now
+        ]
 
     def key(self, index: int) -> str:
         return self._keys[index]

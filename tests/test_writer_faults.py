@@ -25,3 +25,19 @@ async def test_a_value_sqlite_cannot_hold_fails_alone(tmp_path: Path) -> None:
     await writer.close()
     check = db.connect(DatabaseSettings(path=tmp_path / "w.db"))
     assert [r[0] for r in check.execute("SELECT x FROM t ORDER BY x")] == [1, 3]
+
+
+async def test_checkpoints_run_off_the_writer(tmp_path: Path) -> None:
+    from hubproxy import tasks
+
+    settings = DatabaseSettings(path=tmp_path / "c.db")
+    conn = db.connect(settings)
+    conn.execute("CREATE TABLE t (x INTEGER)")
+    writer = Writer(conn)
+    writer.start()
+    await writer.commit(*[("INSERT INTO t VALUES (?)", (i,)) for i in range(5000)])
+    before = settings.path.stat().st_size  # the rows are still in the WAL only
+    other = db.connect(settings)
+    await tasks.checkpoint(other)()
+    assert settings.path.stat().st_size > before + 4096, "the checkpoint copied the WAL back"
+    await writer.close()

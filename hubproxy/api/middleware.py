@@ -10,12 +10,10 @@ from collections.abc import Awaitable, Callable
 
 import structlog
 from aiohttp import web
-from opentelemetry import trace
 
-from hubproxy.api.state import SETTINGS, TRACER
+from hubproxy.api.state import SETTINGS, TRACING
 from hubproxy.context import CALL, REQUEST_ID, TRACE_HEADERS, TRACE_ID
 from hubproxy.errors import HubError, MethodNotAllowed, NotFound, PayloadTooLarge, from_status
-from hubproxy.telemetry import PROPAGATOR
 
 ErrorBody = Callable[[HubError], bytes]
 # Paths whose clients expect another error shape (the Anthropic-native endpoint), so that
@@ -35,24 +33,19 @@ async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
     started = time.perf_counter()
     incoming = request.headers.get("X-Request-Id", "")
     request[REQUEST_ID] = incoming if _REQUEST_ID.match(incoming) else os.urandom(12).hex()
-    tracer = request.app[TRACER]
-    context = PROPAGATOR.extract(request.headers) if "traceparent" in request.headers else None
-    with tracer.start_as_current_span(
-        "http " + request.method, context=context, kind=trace.SpanKind.SERVER
-    ) as span:
-        request[TRACE_ID] = format(span.get_span_context().trace_id, "032x")
-        carrier: dict[str, str] = {}
-        PROPAGATOR.inject(carrier)
-        request[TRACE_HEADERS] = carrier
-        status = 499  # until we know better: the client left
-        try:
-            response = await _answer(request, handler)
-            status = response.status
-            if not response.prepared:  # a stream was prepared with its id already
-                response.headers["X-Request-Id"] = request[REQUEST_ID]
-            return response
-        finally:
-            _access_line(request, status, started)
+    span = request.app[TRACING].start("http " + request.method, request.headers)
+    request[TRACE_ID] = span.trace_id
+    request[TRACE_HEADERS] = span.outgoing
+    status = 499  # until we know better: the client left
+    try:
+        response = await _answer(request, handler)
+        status = response.status
+        if not response.prepared:  # a stream was prepared with its id already
+            response.headers["X-Request-Id"] = request[REQUEST_ID]
+        return response
+    finally:
+        span.end(status)
+        _access_line(request, status, started)
 
 
 async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:

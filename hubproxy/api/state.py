@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import aiosqlite
 from aiohttp import web
-from opentelemetry import trace
 
 from hubproxy.auth import KeyCache
 from hubproxy.config import Settings
@@ -12,13 +11,14 @@ from hubproxy.credits import Credits, RateBook
 from hubproxy.proxy import Gateway
 from hubproxy.routing import Router
 from hubproxy.tasks import Follower
+from hubproxy.telemetry import Tracing
 
 SETTINGS = web.AppKey("settings", Settings)
 KEYS = web.AppKey("keys", KeyCache)
 ROUTER = web.AppKey("router", Router)
 GATEWAY = web.AppKey("gateway", Gateway)
 READER = web.AppKey("reader", aiosqlite.Connection)
-TRACER = web.AppKey("tracer", trace.Tracer)
+TRACING: web.AppKey[Tracing] = web.AppKey("tracing")
 FOLLOWER = web.AppKey("follower", Follower)
 CREDITS = web.AppKey("credits", Credits)
 RATES = web.AppKey("rates", RateBook)

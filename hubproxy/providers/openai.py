@@ -68,13 +68,19 @@ def wants_usage(body: JSON) -> bool:
 class OpenAIStream:
     """Pass-through with a usage tap. When the client did not ask for usage, the upstream was
     asked anyway: the usage-only chunk and every `"usage":null` are cut, so the client gets
-    the bytes it would have had without the injection."""
+    the bytes it would have had without the injection.
 
-    __slots__ = ("_end", "_strip", "finished", "text_chars", "usage")
+    Only chunks that may carry usage or an error, or that do not look like a JSON object, are
+    parsed: a proxy passes the rest on as they are. The generated text, needed only for an
+    estimate when no usage comes, is counted from each chunk's size less the size of the
+    chunk's fixed fields, learnt from the first chunk with content."""
+
+    __slots__ = ("_end", "_skeleton", "_strip", "finished", "text_chars", "usage")
 
     def __init__(self, strip_usage: bool) -> None:
         self._strip = strip_usage
         self._end = DONE
+        self._skeleton = -1  # bytes of a content chunk that are not content; -1: not learnt
         self.usage: Usage | None = None
         self.finished = False
         self.text_chars = 0
@@ -87,29 +93,45 @@ class OpenAIStream:
             self.finished = True
             self._end = event.raw
             return b""
+        raw = event.raw
+        if self._strip and b'"usage":null' in data:  # as OpenAI writes it: no parse needed
+            raw = raw.replace(b',"usage":null', b"", 1)
+            data = data.replace(b',"usage":null', b"", 1)
+        if (
+            b'"usage"' in data
+            or b'"error"' in data
+            or self._skeleton < 0
+            or data[:1] != b"{"  # not an object's envelope: let the parser say what it is
+            or data[-1:] != b"}"
+        ):
+            return self._parsed(data, raw)
+        self.text_chars += max(0, len(data) - self._skeleton)
+        return raw
+
+    def _parsed(self, data: bytes, raw: bytes) -> bytes:
         obj = loads(data, "stream data")
         if not isinstance(obj, dict):
             raise UpstreamError("The upstream sent a stream event that is not an object.")
         if "error" in obj:
             raise error_of(500, data)
         choices = obj.get("choices")
-        if choices:
-            for choice in choices:
-                delta = choice.get("delta") or {}
-                content = delta.get("content")
-                if content:
-                    self.text_chars += len(content)
-                for call in delta.get("tool_calls") or ():
-                    self.text_chars += len((call.get("function") or {}).get("arguments") or "")
+        for choice in choices or ():
+            delta = choice.get("delta") or {}
+            chars = len(delta.get("content") or "")
+            for call in delta.get("tool_calls") or ():
+                chars += len((call.get("function") or {}).get("arguments") or "")
+            self.text_chars += chars
+            if chars and self._skeleton < 0:
+                self._skeleton = len(data) - chars
         if "usage" not in obj:
-            return event.raw
+            return raw
         usage = obj["usage"]
-        if usage is not None:
-            self.usage = usage_of(usage)
-            if self._strip and not choices:
-                return b""  # the usage-only chunk that only the gateway asked for
-            return event.raw
-        return _NULL_USAGE.sub(b"", event.raw, count=1) if self._strip else event.raw
+        if usage is None:  # written some other way than OpenAI's compact JSON
+            return _NULL_USAGE.sub(b"", raw, count=1) if self._strip else raw
+        self.usage = usage_of(usage)
+        if self._strip and not choices:
+            return b""  # the usage-only chunk that only the gateway asked for
+        return raw
 
     def end(self) -> bytes:
         return self._end
