@@ -27,7 +27,7 @@ from hubproxy.credits import Credits, RateBook
 from hubproxy.meter import MeterExport
 from hubproxy.proxy import Gateway
 from hubproxy.routing import Router
-from hubproxy.store import db, ledger
+from hubproxy.store import db, ledger, usage
 from hubproxy.store.migrate import migrate
 from hubproxy.store.writer import Op, Writer
 from hubproxy.telemetry import setup_tracing
@@ -79,7 +79,9 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     await follower.refresh()
     upstream = Upstream(settings)
     await upstream.start()
-    app[GATEWAY] = Gateway(app[ROUTER], upstream, writer, credits)
+    rollups = usage.Rollups()
+    writer.add_source(rollups.drain)
+    app[GATEWAY] = Gateway(app[ROUTER], upstream, writer, credits, rollups)
     background = tasks.Tasks()
     background.every("follow-database", settings.auth.reload_interval_s, follower)
     background.every(

@@ -13,10 +13,22 @@ _INSERT = (
     "INSERT INTO model_calls (id, request_id, user_id, api_key_id, provider, model, type, "
     "stream, status, trace_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'processing', ?, ?)"
 )
+# The whole row, so that it stands alone when the start never reached the database (the
+# writer drops a start still queued when its finish comes); a row the stale sweep failed
+# meanwhile keeps its verdict.
+_OUTCOME = (
+    "status", "prompt_tokens", "completion_tokens", "total_tokens", "usage_estimated",
+    "duration_ms", "ttfb_ms", "upstream_status", "error", "credits", "params", "finished_at",
+)  # fmt: skip
 _FINISH = (
-    "UPDATE model_calls SET status = ?, prompt_tokens = ?, completion_tokens = ?, "
-    "total_tokens = ?, usage_estimated = ?, duration_ms = ?, ttfb_ms = ?, upstream_status = ?, "
-    "error = ?, credits = ?, params = ?, finished_at = ? WHERE id = ? AND status = 'processing'"
+    "INSERT INTO model_calls (id, request_id, user_id, api_key_id, provider, model, type, "
+    "stream, trace_id, created_at, "
+    + ", ".join(_OUTCOME)
+    + ") VALUES ("
+    + ", ".join("?" * (10 + len(_OUTCOME)))
+    + ") ON CONFLICT (id) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in _OUTCOME)
+    + " WHERE model_calls.status = 'processing'"
 )
 _SWEEP = (
     "UPDATE model_calls SET status = 'failed', error = ?, finished_at = ? "
@@ -92,9 +104,11 @@ class Call:
         self.duration_ms = round((time.perf_counter() - self.started) * 1000)
         u = self.usage or Usage()
         return _FINISH, (
+            self.id, self.request_id, self.user_id, self.api_key_id, self.provider,
+            self.model, self.type, int(self.stream), self.trace_id, self.created_at,
             status, u.prompt_tokens, u.completion_tokens, u.total_tokens,
             int(self.usage_estimated), self.duration_ms, self.ttfb_ms, self.upstream_status,
-            error, self.credits, self.params, now_ms(), self.id,
+            error, self.credits, self.params, now_ms(),
         )  # fmt: skip
 
 

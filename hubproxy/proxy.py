@@ -51,11 +51,19 @@ class Flight:
 
 
 class Gateway:
-    def __init__(self, router: Router, upstream: Upstream, writer: Writer, credits: Credits):
+    def __init__(
+        self,
+        router: Router,
+        upstream: Upstream,
+        writer: Writer,
+        credits: Credits,
+        rollups: usage.Rollups,
+    ) -> None:
         self.router = router
         self.upstream = upstream
         self.writer = writer
         self.credits = credits
+        self.rollups = rollups
 
     async def chat(
         self,
@@ -133,7 +141,7 @@ class Gateway:
             trace_id=request.get(TRACE_ID),
         )
         request[CALL] = call
-        self.writer.submit(call.start_op())
+        self.writer.submit(call.start_op(), key=call.id)
         return Flight(call, body, hold)
 
     async def _send(
@@ -223,8 +231,8 @@ class Gateway:
         return call.usage_estimated
 
     def _record(self, flight: Flight, status: str, error: str | None) -> asyncio.Future[None]:
-        """Finish the call and settle it, as one unit of writes: the row, the debit, the meter
-        event and the rollups commit together or not at all."""
+        """Finish the call and settle it, as one unit of writes: the row, the debit and the
+        meter event commit together or not at all (the rollups with the same batch)."""
         call = flight.call
         self._count(flight, status)
         ops: list[Op] = []
@@ -234,14 +242,15 @@ class Gateway:
         if call.credits:
             ops.append(ledger.meter_event(call.id, _meter_payload(call)))
         u = call.usage or Usage()
-        ops += usage.rollup(
+        self.rollups.add(
             created_at=call.created_at, user_id=call.user_id or 0,
             api_key_id=call.api_key_id or 0, provider=call.provider, model=call.model,
             failed=status == "failed", prompt_tokens=u.prompt_tokens,
             completion_tokens=u.completion_tokens, credits=call.credits,
             duration_ms=call.duration_ms or 0, ttfb_ms=call.ttfb_ms,
         )  # fmt: skip
-        return self.writer.commit(finish, *ops)
+        # The finish is the whole row: a start still queued is dropped, not written first.
+        return self.writer.commit(finish, *ops, replaces=call.id)
 
 
 def _anthropic_client(body: JSON) -> ClientFormat:

@@ -188,3 +188,23 @@ async def test_unreachable_upstream_is_502(hub_factory: HubFactory) -> None:
         await hub.openai().chat.completions.create(model="gone/x", messages=MESSAGES)
     assert info.value.status_code == 502
     assert info.value.code == "upstream_unreachable"
+
+
+async def test_a_call_in_flight_is_processing_in_the_log(
+    hub: Hub, upstream: tuple[FakeOpenAI, str]
+) -> None:
+    fake, _ = upstream
+    async with (
+        aiohttp.ClientSession() as s,
+        s.post(
+            hub.url + "/v1/chat/completions",
+            json=body("up/gated"),
+            headers={"Authorization": f"Bearer {hub.key}"},
+        ) as r,
+    ):
+        await asyncio.wait_for(fake.first_sent.wait(), 5)
+        await hub.eventually(lambda: [c["status"] for c in hub.calls()] == ["processing"])
+        fake.release.set()
+        await asyncio.wait_for(r.read(), 5)
+    [row] = hub.calls()
+    assert row["status"] == "success" and row["request_id"] and row["trace_id"]

@@ -1,12 +1,14 @@
 """Usage rollups: hourly and daily sums per user, key and model, with latency histograms.
 
-The writer adds each finished call to its hour and its day in the same transaction as the
-call's row, so charts never scan model_calls. Latencies go into log-scale histograms (four
+Each finished call is added to its hour and its day in memory (Rollups), and the writer
+drains the sums into every batch, in the same transaction as the calls' rows: charts never
+scan model_calls. Latencies go into log-scale histograms (four
 buckets per doubling, so a percentile read back is within ~19% of the true value).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -19,20 +21,6 @@ BUCKETS = 64
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
 
-_UPSERT = (
-    "INSERT INTO usage_rollups (period, bucket, user_id, api_key_id, provider, model, requests, "
-    "errors, prompt_tokens, completion_tokens, credits, duration_hist, ttfb_hist) "
-    "VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?) "
-    "ON CONFLICT (period, bucket, user_id, api_key_id, provider, model) DO UPDATE SET "
-    "requests = requests + 1, errors = errors + excluded.errors, "
-    "prompt_tokens = prompt_tokens + excluded.prompt_tokens, "
-    "completion_tokens = completion_tokens + excluded.completion_tokens, "
-    "credits = credits + excluded.credits, "
-    "duration_hist = json_set(duration_hist, '$[' || ? || ']', "
-    "json_extract(duration_hist, '$[' || ? || ']') + 1), "
-    "ttfb_hist = CASE WHEN ? < 0 THEN ttfb_hist ELSE json_set(ttfb_hist, '$[' || ? || ']', "
-    "json_extract(ttfb_hist, '$[' || ? || ']') + 1) END"
-)
 _EMPTY = [0] * BUCKETS
 
 
@@ -61,43 +49,94 @@ def percentile(hist: list[int], q: float) -> float | None:
     return round(bucket_upper(BUCKETS - 1), 1)
 
 
-def _hist(index: int | None) -> str:
-    hist = list(_EMPTY)
-    if index is not None:
-        hist[index] = 1
-    return orjson.dumps(hist).decode()
+Key = tuple[str, int, int, int, str, str]  # period, bucket, user, key, provider, model
 
 
-def rollup(
-    *,
-    created_at: int,
-    user_id: int,
-    api_key_id: int,
-    provider: str,
-    model: str,
-    failed: bool,
-    prompt_tokens: int,
-    completion_tokens: int,
-    credits: int,
-    duration_ms: int,
-    ttfb_ms: int | None,
-) -> list[Op]:
-    """The writes that add one finished call to its hour and its day."""
-    d = bucket_of(duration_ms)
-    t = -1 if ttfb_ms is None else bucket_of(ttfb_ms)
-    ops: list[Op] = []
-    for period, size in (("hour", HOUR_MS), ("day", DAY_MS)):
-        ops.append(
-            (
-                _UPSERT,
-                (
-                    period, created_at - created_at % size, user_id, api_key_id, provider,
-                    model, int(failed), prompt_tokens, completion_tokens, credits,
-                    _hist(d), _hist(None if t < 0 else t), d, d, t, t, t,
-                ),
-            )
-        )  # fmt: skip
-    return ops
+class Rollups:
+    """Finished calls' usage, merged in memory until the writer's next batch drains it into
+    one upsert per (period, user, key, model): the rollups commit in the same transaction as
+    the rows of the calls they count, at a fraction of a statement per call."""
+
+    def __init__(self) -> None:
+        self._pending: dict[Key, list[Any]] = {}
+
+    def add(
+        self,
+        *,
+        created_at: int,
+        user_id: int,
+        api_key_id: int,
+        provider: str,
+        model: str,
+        failed: bool,
+        prompt_tokens: int,
+        completion_tokens: int,
+        credits: int,
+        duration_ms: int,
+        ttfb_ms: int | None,
+    ) -> None:
+        d = bucket_of(duration_ms)
+        t = None if ttfb_ms is None else bucket_of(ttfb_ms)
+        for period, size in (("hour", HOUR_MS), ("day", DAY_MS)):
+            key = (period, created_at - created_at % size, user_id, api_key_id, provider, model)
+            acc = self._pending.get(key)
+            if acc is None:
+                acc = self._pending[key] = [0, 0, 0, 0, 0, {}, {}]
+            acc[0] += 1
+            acc[1] += failed
+            acc[2] += prompt_tokens
+            acc[3] += completion_tokens
+            acc[4] += credits
+            acc[5][d] = acc[5].get(d, 0) + 1
+            if t is not None:
+                acc[6][t] = acc[6].get(t, 0) + 1
+
+    def drain(self) -> list[Op]:
+        pending, self._pending = self._pending, {}
+        return [_upsert(key, acc) for key, acc in pending.items()]
+
+
+def _upsert(key: Key, acc: list[Any]) -> Op:
+    durations: dict[int, int] = acc[5]
+    ttfbs: dict[int, int] = acc[6]
+    params: list[Any] = [*key, *acc[:5], _array(durations), _array(ttfbs)]
+    for hist in (durations, ttfbs):
+        for index, count in hist.items():
+            path = f"$[{index}]"
+            params += (path, path, count)
+    return _upsert_sql(len(durations), len(ttfbs)), params
+
+
+@functools.lru_cache(maxsize=256)
+def _upsert_sql(durations: int, ttfbs: int) -> str:
+    """The upsert for a delta touching this many histogram buckets (the SQL text depends on
+    nothing else, so SQLite's statement cache serves it)."""
+
+    def bump(column: str, n: int) -> str:
+        if not n:
+            return column
+        pairs = ", ".join([f"?, json_extract({column}, ?) + ?"] * n)
+        return f"json_set({column}, {pairs})"
+
+    return (
+        "INSERT INTO usage_rollups (period, bucket, user_id, api_key_id, provider, model, "
+        "requests, errors, prompt_tokens, completion_tokens, credits, duration_hist, "
+        "ttfb_hist) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (period, bucket, user_id, api_key_id, provider, model) DO UPDATE SET "
+        "requests = requests + excluded.requests, errors = errors + excluded.errors, "
+        "prompt_tokens = prompt_tokens + excluded.prompt_tokens, "
+        "completion_tokens = completion_tokens + excluded.completion_tokens, "
+        "credits = credits + excluded.credits, "
+        f"duration_hist = {bump('duration_hist', durations)}, "
+        f"ttfb_hist = {bump('ttfb_hist', ttfbs)}"
+    )
+
+
+def _array(hist: dict[int, int]) -> str:
+    counts = [0] * BUCKETS
+    for index, count in hist.items():
+        counts[index] = count
+    return orjson.dumps(counts).decode()
 
 
 GROUPS = {"hour": "bucket", "day": "bucket", "model": "provider || '/' || model"}

@@ -12,13 +12,27 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import structlog
 
 Op = tuple[str, Sequence[Any]]  # one SQL statement and its parameters
-Entry = tuple[tuple[Op, ...], "asyncio.Future[None] | None"]
+
+
+class Entry:
+    """A unit of writes that commit together, who waits for it, and its key (if a later
+    entry may replace it while it is still queued)."""
+
+    __slots__ = ("fut", "key", "ops")
+
+    def __init__(
+        self, ops: tuple[Op, ...], fut: asyncio.Future[None] | None, key: str | None
+    ) -> None:
+        self.ops = ops
+        self.fut = fut
+        self.key = key
+
 
 log = structlog.get_logger("hubproxy.store")
 
@@ -44,7 +58,9 @@ class Writer:
     and one commit (group commit). `commit()` lets a caller wait until its writes are durable,
     which is what releasing a call's final bytes waits for; such a write wakes the writer at
     once. Writes nobody waits for linger up to `linger_s`, so that a short call's start and
-    finish usually share one commit."""
+    finish usually share one commit, or one statement: a write queued with `key` is dropped
+    if a later one `replaces` it before it was taken. Sources (`add_source`) contribute the
+    writes they have gathered to every batch, in its transaction."""
 
     def __init__(
         self, conn: sqlite3.Connection, *, max_batch: int = 1024, linger_s: float = 0.005
@@ -56,6 +72,8 @@ class Writer:
         self._linger_s = linger_s
         # Each entry is a unit: its writes commit together, in one transaction, or fail together.
         self._queue: deque[Entry] = deque()
+        self._keyed: dict[str, Entry] = {}
+        self._sources: list[Callable[[], list[Op]]] = []
         self._wakeup: asyncio.Future[None] | None = None
         self._linger: asyncio.TimerHandle | None = None
         self._waited_for = 0  # queued entries someone awaits: the writer must not linger
@@ -64,15 +82,23 @@ class Writer:
         self._closing = False
         self.batches = 0  # commits so far, for metrics and tests
 
-    def submit(self, *ops: Op) -> None:
+    def submit(self, *ops: Op, key: str | None = None) -> None:
         """Queue writes that belong together; they land with the next batch."""
-        self._put(ops, None)
+        self._put(Entry(ops, None, key))
 
-    def commit(self, *ops: Op) -> asyncio.Future[None]:
-        """Queue writes that belong together; the future resolves once they are committed."""
+    def commit(self, *ops: Op, replaces: str | None = None) -> asyncio.Future[None]:
+        """Queue writes that belong together; the future resolves once they are committed.
+        With `replaces`, the still-queued writes submitted with that key are dropped: these
+        must stand in for them."""
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._put(ops, fut)
+        if replaces is not None and (earlier := self._keyed.pop(replaces, None)) is not None:
+            earlier.ops = ()
+        self._put(Entry(ops, fut, None))
         return fut
+
+    def add_source(self, drain: Callable[[], list[Op]]) -> None:
+        """`drain()` is called for every batch; its writes join the batch's transaction."""
+        self._sources.append(drain)
 
     async def flush(self) -> None:
         """Wait until everything queued before this call is committed."""
@@ -89,10 +115,13 @@ class Writer:
             await self._task
         self._conn.close()
 
-    def _put(self, ops: tuple[Op, ...], fut: asyncio.Future[None] | None) -> None:
+    def _put(self, entry: Entry) -> None:
         if self._closing:
             raise RuntimeError("the writer is closed")
-        self._queue.append((ops, fut))
+        self._queue.append(entry)
+        if entry.key is not None:
+            self._keyed[entry.key] = entry
+        fut = entry.fut
         if fut is not None:
             self._waited_for += 1
         if fut is not None or len(self._queue) >= self._max_batch:
@@ -132,19 +161,26 @@ class Writer:
             self._due = False
             n = min(len(self._queue), self._max_batch)
             batch = [self._queue.popleft() for _ in range(n)]
-            self._waited_for -= sum(fut is not None for _, fut in batch)
+            for entry in batch:
+                if entry.key is not None:
+                    self._keyed.pop(entry.key, None)
+            gathered = tuple(op for drain in self._sources for op in drain())
+            if gathered:
+                batch.append(Entry(gathered, None, None))
+            self._waited_for -= sum(entry.fut is not None for entry in batch)
             try:
                 outcome = self._apply(batch)
             except Busy:
                 self._queue.extendleft(reversed(batch))  # in order, first in line again
-                self._waited_for += sum(fut is not None for _, fut in batch)
+                self._waited_for += sum(entry.fut is not None for entry in batch)
                 pause = min(max(pause * 2, 0.002), 0.1)
                 log.warning("database_busy", retry_in_s=pause)
                 await asyncio.sleep(pause)
                 continue
             pause = 0.0
             self.batches += 1
-            for (_, fut), error in zip(batch, outcome, strict=True):
+            for entry, error in zip(batch, outcome, strict=True):
+                fut = entry.fut
                 if fut is not None and not fut.done():
                     if error is None:
                         fut.set_result(None)
@@ -155,7 +191,7 @@ class Writer:
     def _apply(self, batch: list[Entry]) -> list[Exception | None]:
         """Commit the batch; if it fails as a whole, replay its units one by one so that one
         bad unit fails alone instead of taking its neighbours with it."""
-        units = [ops for ops, _ in batch]
+        units = [entry.ops for entry in batch]
         try:
             apply(self._conn, [op for unit in units for op in unit])
             return [None] * len(units)
