@@ -57,19 +57,27 @@ class Writer:
     """Writes queue here without waiting. Everything queued when the writer runs is one batch
     and one commit (group commit). `commit()` lets a caller wait until its writes are durable,
     which is what releasing a call's final bytes waits for; such a write wakes the writer at
-    once. Writes nobody waits for linger up to `linger_s`, so that a short call's start and
-    finish usually share one commit, or one statement: a write queued with `key` is dropped
-    if a later one `replaces` it before it was taken. Sources (`add_source`) contribute the
-    writes they have gathered to every batch, in its transaction."""
+    once: inline, in the caller, when the writer is idle and has not committed for
+    `group_s` (a lone call pays no hand-off), else with the next group commit. Writes nobody
+    waits for linger up to `linger_s`, so that a short call's start and finish share one
+    commit, or one statement: a write queued with `key` is dropped if a later one `replaces`
+    it before it was taken. Sources (`add_source`) add the writes they have gathered to a
+    batch at most every `linger_s`, in its transaction."""
 
     def __init__(
-        self, conn: sqlite3.Connection, *, max_batch: int = 1024, linger_s: float = 0.005
+        self,
+        conn: sqlite3.Connection,
+        *,
+        max_batch: int = 1024,
+        linger_s: float = 0.005,
+        group_s: float = 0.001,
     ) -> None:
         conn.execute("PRAGMA busy_timeout = 0")  # never block the loop on another's lock
         conn.execute("PRAGMA wal_autocheckpoint = 0")  # checkpoint() runs off the loop
         self._conn = conn
         self._max_batch = max_batch
         self._linger_s = linger_s
+        self._group_s = group_s
         # Each entry is a unit: its writes commit together, in one transaction, or fail together.
         self._queue: deque[Entry] = deque()
         self._keyed: dict[str, Entry] = {}
@@ -78,6 +86,9 @@ class Writer:
         self._linger: asyncio.TimerHandle | None = None
         self._waited_for = 0  # queued entries someone awaits: the writer must not linger
         self._due = False  # the linger time of the oldest queued entry has passed
+        self._owed = False  # a batch went without draining the sources
+        self._drained_at = 0.0
+        self._committed_at = 0.0
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self.batches = 0  # commits so far, for metrics and tests
@@ -90,9 +101,17 @@ class Writer:
         """Queue writes that belong together; the future resolves once they are committed.
         With `replaces`, the still-queued writes submitted with that key are dropped: these
         must stand in for them."""
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
         if replaces is not None and (earlier := self._keyed.pop(replaces, None)) is not None:
             earlier.ops = ()
+        idle = self._wakeup is not None and not self._wakeup.done()
+        if idle and not self._closing and loop.time() - self._committed_at >= self._group_s:
+            self._queue.append(Entry(ops, fut, None))
+            self._waited_for += 1
+            if not self._commit(self._take()):
+                self._wake()  # busy: the task backs off and retries
+            return fut
         self._put(Entry(ops, fut, None))
         return fut
 
@@ -141,7 +160,8 @@ class Writer:
         loop = asyncio.get_running_loop()
         pause = 0.0
         while True:
-            if not self._queue and self._closing:
+            pending = bool(self._queue) or self._owed
+            if not pending and self._closing:
                 return
             ready = (
                 self._closing
@@ -149,44 +169,63 @@ class Writer:
                 or self._waited_for
                 or len(self._queue) >= self._max_batch
             )
-            if not self._queue or not ready:
-                if self._queue and self._linger is None:
+            if not pending or not ready:
+                if pending and self._linger is None:
                     self._linger = loop.call_later(self._linger_s, self._lingered)
                 self._wakeup = loop.create_future()
                 await self._wakeup
                 continue
-            if self._linger is not None:
-                self._linger.cancel()
-                self._linger = None
-            self._due = False
-            n = min(len(self._queue), self._max_batch)
-            batch = [self._queue.popleft() for _ in range(n)]
-            for entry in batch:
-                if entry.key is not None:
-                    self._keyed.pop(entry.key, None)
-            gathered = tuple(op for drain in self._sources for op in drain())
-            if gathered:
-                batch.append(Entry(gathered, None, None))
-            self._waited_for -= sum(entry.fut is not None for entry in batch)
-            try:
-                outcome = self._apply(batch)
-            except Busy:
-                self._queue.extendleft(reversed(batch))  # in order, first in line again
-                self._waited_for += sum(entry.fut is not None for entry in batch)
+            if not self._commit(self._take()):
                 pause = min(max(pause * 2, 0.002), 0.1)
                 log.warning("database_busy", retry_in_s=pause)
                 await asyncio.sleep(pause)
                 continue
             pause = 0.0
-            self.batches += 1
-            for entry, error in zip(batch, outcome, strict=True):
-                fut = entry.fut
-                if fut is not None and not fut.done():
-                    if error is None:
-                        fut.set_result(None)
-                    else:
-                        fut.set_exception(error)
             await asyncio.sleep(0)  # let requests run (and queue more) between batches
+
+    def _take(self) -> list[Entry]:
+        """The next batch: queued entries, and what the sources gathered if it is time."""
+        if self._linger is not None:
+            self._linger.cancel()
+            self._linger = None
+        now = asyncio.get_running_loop().time()
+        drain = self._due or self._closing or now - self._drained_at >= self._linger_s
+        self._due = False
+        n = min(len(self._queue), self._max_batch)
+        batch = [self._queue.popleft() for _ in range(n)]
+        for entry in batch:
+            if entry.key is not None:
+                self._keyed.pop(entry.key, None)
+        if self._sources:
+            self._owed = not drain
+            if drain:
+                self._drained_at = now
+                gathered = tuple(op for source in self._sources for op in source())
+                if gathered:
+                    batch.append(Entry(gathered, None, None))
+        return batch
+
+    def _commit(self, batch: list[Entry]) -> bool:
+        """Apply a batch and resolve its waiters; False (and all requeued) if the database
+        is locked by another process."""
+        waiting = sum(entry.fut is not None for entry in batch)
+        self._waited_for -= waiting
+        try:
+            outcome = self._apply(batch)
+        except Busy:
+            self._queue.extendleft(reversed(batch))  # in order, first in line again
+            self._waited_for += waiting
+            return False
+        self.batches += 1
+        self._committed_at = asyncio.get_running_loop().time()
+        for entry, error in zip(batch, outcome, strict=True):
+            fut = entry.fut
+            if fut is not None and not fut.done():
+                if error is None:
+                    fut.set_result(None)
+                else:
+                    fut.set_exception(error)
+        return True
 
     def _apply(self, batch: list[Entry]) -> list[Exception | None]:
         """Commit the batch; if it fails as a whole, replay its units one by one so that one
