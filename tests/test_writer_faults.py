@@ -1,7 +1,8 @@
-"""The writer survives a write that cannot be stored and keeps committing the rest."""
+"""The writer: a bad write fails alone, checkpoints run off it, sources drain on time."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -40,4 +41,24 @@ async def test_checkpoints_run_off_the_writer(tmp_path: Path) -> None:
     other = db.connect(settings)
     await tasks.checkpoint(other)()
     assert settings.path.stat().st_size > before + 4096, "the checkpoint copied the WAL back"
+    await writer.close()
+
+
+async def test_sources_are_drained_soon_after_a_lone_commit(tmp_path: Path) -> None:
+    conn = db.connect(DatabaseSettings(path=tmp_path / "s.db"))
+    conn.execute("CREATE TABLE t (x INTEGER)")
+    writer = Writer(conn, linger_s=0.01)
+    writer.start()
+    gathered: list[tuple[str, tuple[int]]] = []
+    writer.add_source(lambda: [gathered.pop() for _ in range(len(gathered))])
+    await writer.commit()  # drains (nothing yet) and marks the time
+    gathered.append(("INSERT INTO t VALUES (?)", (7,)))
+    await asyncio.sleep(0.003)  # past the group window (inline again), inside the linger
+    await writer.commit(("INSERT INTO t VALUES (?)", (1,)))  # too soon to drain: owed
+    check = db.connect(DatabaseSettings(path=tmp_path / "s.db"))
+    for _ in range(100):  # bounded: the linger timer must come for the source
+        if check.execute("SELECT count(*) FROM t WHERE x = 7").fetchone()[0]:
+            break
+        await asyncio.sleep(0.01)
+    assert [r[0] for r in check.execute("SELECT x FROM t ORDER BY x")] == [1, 7]
     await writer.close()

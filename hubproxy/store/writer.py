@@ -111,6 +111,8 @@ class Writer:
             self._waited_for += 1
             if not self._commit(self._take()):
                 self._wake()  # busy: the task backs off and retries
+            elif self._owed and self._linger is None:  # the sources' turn comes with the timer
+                self._linger = loop.call_later(self._linger_s, self._lingered)
             return fut
         self._put(Entry(ops, fut, None))
         return fut
