@@ -9,6 +9,7 @@ The model name picks the behaviour:
   malformed     streams one good chunk, then one that is not JSON
   gated         streams one chunk, then waits for `release` before the rest
   nousage       a normal answer without any usage (some servers do that)
+The key can misbehave too: one containing "revoked" gets 401, "limited" gets 429.
 Streams follow OpenAI: with stream_options.include_usage, every chunk has "usage": null and
 a usage-only chunk precedes [DONE].
 """
@@ -51,6 +52,9 @@ class FakeOpenAI:
     async def chat(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
         self.requests.append(Seen(request.path, dict(request.headers), body))
+        key = request.headers.get("Authorization", "")
+        if "revoked" in key or "limited" in key:
+            return error(401 if "revoked" in key else 429)
         model = body.get("model", "")
         if model.startswith("e") and model[1:].isdigit():
             return error(int(model[1:]))
