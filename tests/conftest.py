@@ -19,7 +19,10 @@ from hubproxy.app import start
 from hubproxy.store import accounts, db
 from hubproxy.store.migrate import migrate
 from hubproxy.store.writer import apply
+from tests.fakes.anthropic_upstream import FakeAnthropic
+from tests.fakes.gemini_upstream import FakeGemini
 from tests.fakes.openai_upstream import FakeOpenAI
+from tests.fakes.wire import serve
 
 
 @dataclass
@@ -118,6 +121,24 @@ async def upstream() -> AsyncIterator[tuple[FakeOpenAI, str]]:
     finally:
         fake.release.set()
         await server.close()
+
+
+@pytest.fixture
+async def claude() -> AsyncIterator[FakeAnthropic]:
+    """A fake Anthropic Messages API on loopback (tests/fakes/anthropic_upstream.py)."""
+    fake = FakeAnthropic()
+    async with serve(fake.app()) as url:
+        fake.url = url
+        yield fake
+
+
+@pytest.fixture
+async def gemini() -> AsyncIterator[FakeGemini]:
+    """A fake Gemini API on loopback (tests/fakes/gemini_upstream.py)."""
+    fake = FakeGemini()
+    async with serve(fake.app()) as url:
+        fake.url = url
+        yield fake
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ the call log the provider's own token counts, and every fault a fitting status.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import openai
@@ -19,7 +18,7 @@ import pytest
 from tests.conftest import Hub, HubFactory
 from tests.e2e import PNG, provider, read_stream, sdk, settled
 from tests.fakes.anthropic_upstream import KEY, REPLY_TOOL, STREAM_TOOL, TEXT, FakeAnthropic
-from tests.fakes.wire import BYTE_BY_BYTE, SMALL_PIECES, serve
+from tests.fakes.wire import BYTE_BY_BYTE, SMALL_PIECES
 
 MESSAGES: list[Any] = [
     {"role": "system", "content": "Be brief."},
@@ -38,14 +37,6 @@ WEATHER_TOOL = {
         "parameters": WEATHER_SCHEMA,
     },
 }
-
-
-@pytest.fixture
-async def claude() -> AsyncIterator[FakeAnthropic]:
-    fake = FakeAnthropic()
-    async with serve(fake.app()) as url:
-        fake.url = url
-        yield fake
 
 
 @pytest.fixture

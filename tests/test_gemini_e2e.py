@@ -8,7 +8,6 @@ provider's own token counts, and every fault a fitting status.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import openai
@@ -18,7 +17,7 @@ import pytest
 from tests.conftest import Hub, HubFactory
 from tests.e2e import JA_REPLY, JA_STREAM, PNG, provider, read_stream, sdk, settled
 from tests.fakes.gemini_upstream import CALL, KEY, FakeGemini
-from tests.fakes.wire import BYTE_BY_BYTE, SMALL_PIECES, data, serve
+from tests.fakes.wire import BYTE_BY_BYTE, SMALL_PIECES, data
 
 MESSAGES: list[Any] = [
     {"role": "system", "content": "Be brief."},
@@ -37,14 +36,6 @@ WEATHER_TOOL = {
         "parameters": WEATHER_SCHEMA,
     },
 }
-
-
-@pytest.fixture
-async def gemini() -> AsyncIterator[FakeGemini]:
-    fake = FakeGemini()
-    async with serve(fake.app()) as url:
-        fake.url = url
-        yield fake
 
 
 @pytest.fixture

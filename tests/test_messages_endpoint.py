@@ -43,22 +43,6 @@ TIME_TOOL = {
 
 
 @pytest.fixture
-async def claude() -> AsyncIterator[FakeAnthropic]:
-    fake = FakeAnthropic()
-    async with serve(fake.app()) as url:
-        fake.url = url
-        yield fake
-
-
-@pytest.fixture
-async def gemini() -> AsyncIterator[FakeGemini]:
-    fake = FakeGemini()
-    async with serve(fake.app()) as url:
-        fake.url = url
-        yield fake
-
-
-@pytest.fixture
 async def tools() -> AsyncIterator[FakeOpenAITools]:
     fake = FakeOpenAITools()
     async with serve(fake.app()) as url:

@@ -32,6 +32,8 @@ async def test_calls_roll_up_by_hour_day_and_model(hub: Hub) -> None:
         await client.chat.completions.create(model="up/ok", messages=MESSAGES)
     with pytest.raises(openai.APIStatusError):
         await client.chat.completions.create(model="up/e500", messages=MESSAGES)
+    # Rollups ride along with the writer's batches within its linger period (5 ms).
+    await hub.eventually(lambda: len(hub.rows("SELECT * FROM usage_rollups")) == 4)
     rows = hub.rows("SELECT * FROM usage_rollups WHERE model = 'ok' ORDER BY period")
     assert [r["period"] for r in rows] == ["day", "hour"]
     for r in rows:

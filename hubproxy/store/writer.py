@@ -122,7 +122,9 @@ class Writer:
         self._sources.append(drain)
 
     async def flush(self) -> None:
-        """Wait until everything queued before this call is committed."""
+        """Wait until everything queued before this call, and what the sources have gathered,
+        is committed."""
+        self._due = True
         await self.commit()
 
     def start(self) -> None:
