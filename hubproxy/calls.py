@@ -14,8 +14,8 @@ _INSERT = (
     "stream, status, trace_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'processing', ?, ?)"
 )
 # The whole row, so that it stands alone when the start never reached the database (the
-# writer drops a start still queued when its finish comes); a row the stale sweep failed
-# meanwhile keeps its verdict.
+# writer drops a start still queued when its finish comes). A call the stale sweep gave up on
+# that finishes after all gets its real outcome; a finished row is never written twice.
 _OUTCOME = (
     "status", "prompt_tokens", "completion_tokens", "total_tokens", "usage_estimated",
     "duration_ms", "ttfb_ms", "upstream_status", "error", "credits", "params", "finished_at",
@@ -28,7 +28,7 @@ _FINISH = (
     + ", ".join("?" * (10 + len(_OUTCOME)))
     + ") ON CONFLICT (id) DO UPDATE SET "
     + ", ".join(f"{c} = excluded.{c}" for c in _OUTCOME)
-    + " WHERE model_calls.status = 'processing'"
+    + " WHERE model_calls.status = 'processing' OR model_calls.error LIKE 'stale: %'"
 )
 _SWEEP = (
     "UPDATE model_calls SET status = 'failed', error = ?, finished_at = ? "

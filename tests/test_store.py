@@ -6,6 +6,7 @@ import asyncio
 import sqlite3
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from hubproxy import calls, tasks
@@ -15,6 +16,7 @@ from hubproxy.store import db
 from hubproxy.store.migrate import MigrationError, available, migrate, migrations_dir
 from hubproxy.store.writer import Writer
 from tests.conftest import Hub, HubFactory
+from tests.fakes.openai_upstream import FakeOpenAI
 
 
 def a_call(request_id: str, age_ms: int = 0) -> calls.Call:
@@ -104,3 +106,23 @@ async def test_periodic_sweep_runs(hub_factory: HubFactory) -> None:
     conn.execute(*a_call("late").start_op())
     conn.close()
     await hub.eventually(lambda: hub.calls()[0]["status"] == "failed")
+
+
+async def test_a_long_call_the_sweep_gave_up_on_keeps_its_real_outcome(
+    hub: Hub, upstream: tuple[FakeOpenAI, str]
+) -> None:
+    fake, _ = upstream
+    body = {"model": "up/gated", "stream": True, "messages": [{"role": "user", "content": "x"}]}
+    async with aiohttp.ClientSession() as s, s.post(
+        hub.url + "/v1/chat/completions", json=body,
+        headers={"Authorization": f"Bearer {hub.key}"},
+    ) as r:  # fmt: skip
+        await asyncio.wait_for(fake.first_sent.wait(), 5)
+        await hub.app[GATEWAY].writer.flush()
+        await tasks.sweep(hub.app[GATEWAY].writer, stale_after_s=0.001)()
+        assert [c["status"] for c in hub.calls()] == ["failed"]
+        fake.release.set()
+        assert (await r.read()).endswith(b"data: [DONE]\n\n")
+    [row] = hub.calls()
+    assert (row["status"], row["error"]) == ("success", None)
+    assert row["completion_tokens"] == 4
