@@ -53,12 +53,10 @@ async def relay(
             # After the first byte, an error can only travel as an event in the stream.
             call.upstream_status = call.upstream_status or err.status
             await record("failed", err.message)
-            await response.write(error_event(err))
-            await response.write_eof()
+            await response.write_eof(error_event(err))
             return response
         await record("success", None)
-        await response.write(translator.end())
-        await response.write_eof()
+        await response.write_eof(translator.end())  # the held terminal bytes, and the end
         return response
     except (asyncio.CancelledError, ConnectionResetError):
         # The client went away (aiohttp cancels the handler, or the write fails). Record
