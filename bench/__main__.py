@@ -15,7 +15,7 @@ from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from types import FrameType
 
-from bench import plan, report, stack
+from bench import billing, plan, report, stack
 from bench.hotspots import summary
 from bench.measure import Result, Sizes, scenario_results
 from bench.procs import ChildError
@@ -24,7 +24,7 @@ from bench.profile import sampling
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    p.add_argument("--quick", action="store_true", help="--scale 0.3: a run of ~30 s")
+    p.add_argument("--quick", action="store_true", help="--scale 0.3: a run of ~45 s")
     p.add_argument("--scale", type=float, default=1.0, help="multiply every request count")
     p.add_argument(
         "--scenario",
@@ -50,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         print("profiling hubproxy with py-spy: its numbers are perturbed by the sampling")
     results: list[Result] = []
     problems: list[str] = []
+    notes: list[str] = []
     started = time.monotonic()
     try:
         with stack.running(sizes.chunks, args.upstream_delay_ms, problems) as services:
@@ -57,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"services up ({pids}); {len(scenarios)} scenarios", flush=True)
             for scenario in scenarios:
                 _scenario(services, scenario, sizes, args.profile, results)
+            notes.append(_billed(services, results, sizes.chunks, problems))
     except ChildError as exc:
         problems.insert(0, str(exc))
     print(f"\nhubproxy bench: {time.monotonic() - started:.0f} s, 2 cores shared by all processes")
@@ -65,10 +67,13 @@ def main(argv: list[str] | None = None) -> int:
     goal_lines, missed = report.goals(results, plan.GOALS)
     if goal_lines:
         print("\ngoals:\n" + goal_lines)
+    for note in filter(None, notes):
+        print(note)
     broken = report.failures(results)
     if broken or problems:
         print("\n" + "!" * 72)
-        print("BENCH FAILED: requests failed or a process died, so these numbers do not count.")
+        print("BENCH FAILED: requests failed, a process died or a check failed, so these numbers")
+        print("do not count.")
         if broken:
             print(broken)
         for problem in dict.fromkeys(problems):  # the same death can be reported twice
@@ -95,6 +100,21 @@ def _scenario(
         scenario_results(services, scenario, sizes, _progress, results)
     if profile is not None and profile.exists():
         print(summary(profile, top=15), flush=True)
+
+
+def _billed(services: stack.Stack, results: list[Result], chunks: int, problems: list[str]) -> str:
+    """Whether the billed hubproxy debited what it served (a problem if not); "" if it was not
+    measured in this run."""
+    sent = sum(r.sent for r in results if plan.target(r.target).service == billing.SERVICE)
+    if not sent:
+        return ""
+    try:
+        line, problem = billing.check(services.configs[billing.SERVICE], sent, chunks)
+    except RuntimeError as exc:
+        line, problem = "", f"the billing check failed: {exc}"
+    if problem:
+        problems.append(problem)
+    return "  " + line if line else ""
 
 
 def _progress(round_no: int, results: list[Result]) -> None:

@@ -1,4 +1,4 @@
-"""hubproxy under test: its temporary config, a hub key, and the `hubproxy serve` command."""
+"""hubproxy under test: its temp config, a hub key, its CLI, and the `hubproxy serve` command."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from pathlib import Path
 from bench.procs import die_with_parent, python_env
 
 PROVIDER = "up"  # the provider's name: models are asked for as "up/<model>"
+ANTHROPIC_PROVIDER = "anth"  # the same upstream in Anthropic's format: "anth/<model>"
 UPSTREAM_KEY = "sk-bench-not-a-real-key-000000"
+USER = "bench"  # the user the hub key belongs to
 
 
 def executable() -> str:
@@ -54,10 +56,27 @@ api_key = "{UPSTREAM_KEY}"
     return path
 
 
+def anthropic_provider(upstream_url: str) -> str:
+    """A second [[providers]] table (for `write_config(extra=...)`): the fake upstream's
+    Anthropic side, POST {base_url}/messages with x-api-key."""
+    return f"""
+[[providers]]
+name = "{ANTHROPIC_PROVIDER}"
+type = "anthropic"
+base_url = "{upstream_url}/v1"
+api_key = "{UPSTREAM_KEY}"
+"""
+
+
 def create_key(config: Path) -> str:
     """`hubproxy keys create`: the key is the last line it prints."""
+    return cli(config, "keys", "create", "--user", USER).strip().splitlines()[-1]
+
+
+def cli(config: Path, *args: str) -> str:
+    """`hubproxy <args> --config <config>`; what it printed. RuntimeError if it failed."""
     done = subprocess.run(
-        [executable(), "keys", "create", "--user", "bench", "--config", str(config)],
+        [executable(), *args, "--config", str(config)],
         capture_output=True,
         text=True,
         timeout=60,
@@ -66,8 +85,9 @@ def create_key(config: Path) -> str:
         check=False,
     )
     if done.returncode != 0:
-        raise RuntimeError(f"hubproxy keys create failed ({done.returncode}):\n{done.stderr}")
-    return done.stdout.strip().splitlines()[-1]
+        what = " ".join(args[:2])
+        raise RuntimeError(f"hubproxy {what} failed ({done.returncode}):\n{done.stderr}")
+    return done.stdout
 
 
 def serve_argv(config: Path) -> list[str]:

@@ -5,7 +5,11 @@ hub key, if any, comes in $BENCH_KEY. It sends --warmup requests first (discarde
 measured ones, and prints one JSON object: counts, elapsed time, every good request's latency,
 and the commonest errors.
 A request counts as an error if it fails, times out, is not 200, or is incomplete: a stream
-must end with `data: [DONE]` and hold the expected number of events.
+must end with `data: [DONE]` and hold the expected number of events: one role chunk, --chunks
+minus 2 content chunks, one finish chunk, the usage chunk if asked for, and [DONE]. That is the
+shape of the fake upstream's OpenAI stream passed through, and of hubproxy's translation of its
+Anthropic stream alike (message_start -> role chunk, a text_delta -> a content chunk,
+message_delta -> finish chunk; content_block_start/stop and message_stop send nothing).
 """
 
 from __future__ import annotations
@@ -25,6 +29,9 @@ import orjson
 import uvloop
 
 DONE = b"data: [DONE]\n\n"
+ROLE = b'"delta":{"role":"assistant"'
+CONTENT = b'"delta":{"content":"'
+FINISH = b'"finish_reason":"stop"'
 
 
 @dataclass
@@ -40,6 +47,7 @@ class Job:
     headers: dict[str, str]
     stream: bool
     events: int  # data: events a complete stream holds, [DONE] included
+    content: int  # of which content chunks: one per word of the answer
     include_usage: bool
 
 
@@ -77,6 +85,9 @@ async def one(session: aiohttp.ClientSession, job: Job) -> str | None:
     events = data.count(b"data: ")
     if events != job.events:
         return f"stream had {events} data events, expected {job.events}"
+    shape = (data.count(ROLE), data.count(CONTENT), data.count(FINISH))
+    if shape != (1, job.content, 1):
+        return f"stream had (role, content, finish) chunks {shape}, expected (1, {job.content}, 1)"
     if not job.include_usage and b'"usage"' in data:
         return "stream carries usage the client did not ask for"
     return None
@@ -121,6 +132,7 @@ async def drive(args: argparse.Namespace) -> dict[str, Any]:
         headers=headers,
         stream=args.stream,
         events=args.chunks + (1 if args.include_usage else 0) + 1,
+        content=args.chunks - 2,
         include_usage=args.include_usage,
     )
     deadline = time.monotonic() + args.deadline_s

@@ -1,8 +1,8 @@
 """Measuring a scenario: its targets in interleaved rounds, each round one bench.load process.
 
-Rounds (direct, bare, hubproxy, direct, bare, hubproxy, …) spread any drift of the machine
-over every target alike; a target's result merges its rounds: RPS is all its requests over all
-its measured time, the percentiles come from every request's latency.
+Rounds (direct, bare, hubproxy, then hubproxy, bare, direct, …) spread any drift of the
+machine over every target alike; a target's result merges its rounds: RPS is all its requests
+over all its measured time, the percentiles come from every request's latency.
 """
 
 from __future__ import annotations
@@ -41,7 +41,9 @@ class Result:
 
     scenario: str
     target: str
+    chunks: int = 0  # chunks per streamed answer, as the client receives them; 0: not streamed
     requests: int = 0
+    sent: int = 0  # requests sent, warm-ups included
     errors: int = 0
     warmup_errors: int = 0  # a warm-up that fails fails the run too
     elapsed_s: float = 0.0
@@ -79,6 +81,7 @@ class Result:
         self.requests += out["requests"]
         self.errors += out["errors"]
         self.warmup_errors += out["warmup_errors"]
+        self.sent += out.get("sent", 0)
         self.error_samples.update(out["error_samples"])
         if out["elapsed_s"] > 0:
             self.elapsed_s += out["elapsed_s"]
@@ -97,10 +100,13 @@ def scenario_results(
 ) -> None:
     """Every round of the scenario, its results added to `into` as they come (so a run cut
     short still shows what it measured); progress(round, results) after each round."""
-    results = [Result(scenario.name, name) for name in scenario.targets]
+    chunks = sizes.chunks if scenario.stream else 0
+    results = [Result(scenario.name, name, chunks) for name in scenario.targets]
     into += results
     for n in range(scenario.rounds):
-        for result in results:
+        # Every other round backwards (a b c, c b a, ...): a drift of the machine in time, or
+        # what one target leaves behind for the next, weighs on no target more than another.
+        for result in results if n % 2 == 0 else results[::-1]:
             result.add(one_round(stack, scenario, plan.target(result.target), sizes))
             stack.children.check_alive()
         progress(n + 1, results)
@@ -125,7 +131,7 @@ def one_round(stack: Stack, scenario: Scenario, target: Target, sizes: Sizes) ->
         argv.append("--include-usage")
     env = python_env()
     if target.hub_key:
-        env["BENCH_KEY"] = stack.hub_key
+        env["BENCH_KEY"] = stack.keys[target.service]
     cpu_before = cpu_seconds(service.pid)
     try:
         done = subprocess.run(
@@ -144,6 +150,7 @@ def one_round(stack: Stack, scenario: Scenario, target: Target, sizes: Sizes) ->
         out: dict[str, Any] = orjson.loads(done.stdout.strip().splitlines()[-1])
     except (IndexError, orjson.JSONDecodeError):
         return _failed(n, "load generator printed no result", done.stderr)
+    out["sent"] = n + scenario.warmup
     cpu = cpu_seconds(service.pid) - cpu_before
     if not math.isnan(cpu):
         out["cpu_s"], out["cpu_requests"] = cpu, n + scenario.warmup

@@ -40,9 +40,13 @@ class Goal:
 
     throughput:    rps(target) / rps(baseline) >= limit
     added_latency: (p50(target) - p50(reference)) / (p50(baseline) - p50(reference)) <= limit
+    chunk_cost:    (cpu_us(target) / chunks) / (cpu_us(baseline) / chunks) <= limit, where
+                   cpu_us is the answering process's CPU µs per request and chunks the
+                   chat.completion.chunk events per answer the client receives (both targets
+                   of a streamed scenario receive the same number)
     """
 
-    kind: Literal["throughput", "added_latency"]
+    kind: Literal["throughput", "added_latency", "chunk_cost"]
     scenario: str
     limit: float
     target: str = "hubproxy"
@@ -54,11 +58,30 @@ TARGETS = (
     Target("direct", "upstream", "gpt-4o-mini"),
     Target("bare", "bare", "gpt-4o-mini"),
     Target("hubproxy", "hubproxy", "up/gpt-4o-mini", hub_key=True),
+    # The same hubproxy process and upstream; the upstream answers in Anthropic's Messages
+    # format, which hubproxy translates into OpenAI chunks: what translating costs.
+    Target("hubproxy-anthropic", "hubproxy", "anth/claude-x", hub_key=True),
+    # A second hubproxy, [billing] mode = "credits", with a rate for the model and credits.
+    Target("hubproxy-billing", "hubproxy-billing", "up/gpt-4o-mini", hub_key=True),
 )
 
 SCENARIOS = (
-    Scenario("plain c32", stream=False, concurrency=32, requests=30_000),
-    Scenario("stream c32", stream=True, concurrency=32, requests=15_000),
+    Scenario(
+        "plain c32",
+        stream=False,
+        concurrency=32,
+        requests=30_000,
+        rounds=4,  # even, so that rounds run backwards as often as forwards (bench/measure.py)
+        targets=("direct", "bare", "hubproxy", "hubproxy-billing"),
+    ),
+    Scenario(
+        "stream c32",
+        stream=True,
+        concurrency=32,
+        requests=15_000,
+        rounds=4,
+        targets=("direct", "bare", "hubproxy", "hubproxy-anthropic", "hubproxy-billing"),
+    ),
     Scenario("plain c1", stream=False, concurrency=1, requests=8_000),
     Scenario("stream c1", stream=True, concurrency=1, requests=6_000),
 )
@@ -68,6 +91,11 @@ GOALS = (
     Goal("throughput", "stream c32", 0.8),
     Goal("added_latency", "plain c1", 1.3),
     Goal("added_latency", "stream c1", 1.3),
+    # Issue #3: translating Anthropic's stream costs at most 1.5x the pass-through per chunk.
+    Goal("chunk_cost", "stream c32", 1.5, target="hubproxy-anthropic", baseline="hubproxy"),
+    # Issue #4: billing costs at most 10% of throughput against billing off.
+    Goal("throughput", "plain c32", 0.9, target="hubproxy-billing", baseline="hubproxy"),
+    Goal("throughput", "stream c32", 0.9, target="hubproxy-billing", baseline="hubproxy"),
 )
 
 

@@ -42,8 +42,20 @@ def goals(results: Iterable[Result], wanted: Iterable[Goal]) -> tuple[str, int]:
             value = t.rps / b.rps if b.rps else math.nan
             ok = value >= goal.limit
             text = (
-                f"throughput {goal.target}/{goal.baseline} [{goal.scenario}]: "
-                f"{t.rps:,.0f} / {b.rps:,.0f} = {value:.2f}  (target >= {goal.limit})"
+                f"throughput {goal.target}/{goal.baseline} [{goal.scenario}]: {t.rps:,.0f} / "
+                f"{b.rps:,.0f} = {_shown(value, goal.limit)}  (target >= {goal.limit})"
+            )
+        elif goal.kind == "chunk_cost":
+            cpu_t, cpu_b = _per_chunk(t.cpu_us, t.chunks), _per_chunk(b.cpu_us, b.chunks)
+            value = _ratio(cpu_t, cpu_b)
+            ok = value <= goal.limit
+            p50_t = 1000 * _per_chunk(t.percentile(0.5), t.chunks)
+            p50_b = 1000 * _per_chunk(b.percentile(0.5), b.chunks)
+            text = (
+                f"CPU per chunk {goal.target}/{goal.baseline} [{goal.scenario}]: "
+                f"{cpu_t:.1f} / {cpu_b:.1f} µs = {_shown(value, goal.limit)}  "
+                f"(target <= {goal.limit}); "
+                f"p50 per chunk {p50_t:.0f} / {p50_b:.0f} µs = {_ratio(p50_t, p50_b):.2f}"
             )
         else:
             assert ref is not None
@@ -54,7 +66,7 @@ def goals(results: Iterable[Result], wanted: Iterable[Goal]) -> tuple[str, int]:
             text = (
                 f"added p50 latency over {goal.reference} [{goal.scenario}]: "
                 f"{goal.target} +{added_t:.3f} ms, {goal.baseline} +{added_b:.3f} ms, "
-                f"ratio {value:.2f}  (target <= {goal.limit})"
+                f"ratio {_shown(value, goal.limit)}  (target <= {goal.limit})"
             )
         if any(r.errors or r.warmup_errors for r in (t, b, ref) if r) or math.isnan(value):
             ok = False
@@ -75,6 +87,20 @@ def failures(results: Iterable[Result]) -> str:
             )
             lines += [f"      {n} x {msg}" for msg, n in r.error_samples.most_common(5)]
     return "\n".join(lines)
+
+
+def _shown(value: float, limit: float) -> str:
+    """A ratio to two decimals, or three where two would round it onto its limit."""
+    return f"{value:.3f}" if f"{value:.2f}" == f"{limit:.2f}" else f"{value:.2f}"
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b > 0 else math.nan
+
+
+def _per_chunk(value: float, chunks: int) -> float:
+    """A per-answer figure divided by the chunks of the answer; NaN if not streamed."""
+    return value / chunks if chunks > 0 else math.nan
 
 
 def _ms(value: float) -> str:

@@ -1,4 +1,5 @@
-"""The services under test, each in its own process: fake upstream, bare pass-through, hubproxy."""
+"""The services under test, each in its own process: fake upstream, bare pass-through, hubproxy
+(billing off; with a second provider of type anthropic), hubproxy-billing (billing on)."""
 
 from __future__ import annotations
 
@@ -10,16 +11,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import hub
+from bench import billing, hub
 from bench.procs import Child, Children, free_port, python_env
 
 
 @dataclass
 class Stack:
-    """The running services by name ("upstream", "bare", "hubproxy") and the hub key."""
+    """The running services by name ("upstream", "bare", "hubproxy", "hubproxy-billing"), and
+    each hubproxy's hub key and config file by service name."""
 
     services: dict[str, Child]
-    hub_key: str
+    keys: dict[str, str]
+    configs: dict[str, Path]
     folder: Path
     children: Children
 
@@ -31,7 +34,7 @@ def running(chunks: int, delay_ms: float, complaints: list[str]) -> Iterator[Sta
     that died early or stopped badly are added to `complaints`."""
     folder = Path(tempfile.mkdtemp(prefix="hubproxy-bench-"))
     children = Children(folder)
-    stack = Stack({}, "", folder, children)
+    stack = Stack({}, {}, {}, folder, children)
     try:
         env = python_env()
         py = sys.executable
@@ -49,11 +52,19 @@ def running(chunks: int, delay_ms: float, complaints: list[str]) -> Iterator[Sta
             port,
             env,
         )
-        port = free_port()
-        config = hub.write_config(folder, port, upstream.url)
-        stack.hub_key = hub.create_key(config)
-        hubproxy = children.spawn("hubproxy", hub.serve_argv(config), port, env)
-        stack.services = {"upstream": upstream, "bare": bare, "hubproxy": hubproxy}
+        stack.services = {"upstream": upstream, "bare": bare}
+        hubs = {
+            "hubproxy": ("", hub.anthropic_provider(upstream.url)),
+            billing.SERVICE: ("-billing", billing.EXTRA),
+        }
+        for service, (name, extra) in hubs.items():
+            port = free_port()
+            config = hub.write_config(folder, port, upstream.url, extra=extra, name=name)
+            stack.keys[service] = hub.create_key(config)
+            if service == billing.SERVICE:
+                billing.grant(config)  # before serve: it reads the balances once, at start
+            stack.configs[service] = config
+            stack.services[service] = children.spawn(service, hub.serve_argv(config), port, env)
         for child in stack.services.values():
             children.wait_healthy(child)
         yield stack

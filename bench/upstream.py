@@ -1,9 +1,11 @@
-"""A fake OpenAI-compatible upstream: chat completions, plain and streamed, in OpenAI's shape.
+"""A fake upstream: OpenAI chat completions and Anthropic messages, plain and streamed.
 
-Run as `python -m bench.upstream --port P [--chunks 20] [--delay-ms 0]`. A streamed answer is
-`--chunks` chat.completion.chunk events (a role chunk, content chunks, a finish chunk), each
-sent with its own write; with stream_options.include_usage every chunk carries "usage":null
-and a usage-only chunk (choices: []) comes before `data: [DONE]`.
+Run as `python -m bench.upstream --port P [--chunks 20] [--delay-ms 0]`. A streamed answer at
+POST /v1/chat/completions is `--chunks` chat.completion.chunk events (a role chunk, content
+chunks, a finish chunk), each sent with its own write; with stream_options.include_usage every
+chunk carries "usage":null and a usage-only chunk (choices: []) comes before `data: [DONE]`.
+POST /v1/messages answers in Anthropic's Messages format with the same words (see
+bench/anthropic_upstream.py), and wants an x-api-key header.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from bench import anthropic_upstream
 from bench.server import serve
 
 CHUNKS = web.AppKey("chunks", int)
@@ -114,12 +117,30 @@ async def chat(request: web.Request) -> web.StreamResponse:
     if body.get("stream") is not True:
         reply = orjson.dumps(completion(body, n - 2))
         return web.Response(body=reply, content_type="application/json")
+    return await _stream(request, chunks(body, n))
+
+
+async def messages(request: web.Request) -> web.StreamResponse:
+    """Anthropic's Messages API: the same answer as chat() in Anthropic's format."""
+    if not request.headers.get("x-api-key"):
+        reply = anthropic_upstream.error("authentication_error", "x-api-key header is required")
+        return web.Response(status=401, body=reply, content_type="application/json")
+    body = orjson.loads(await request.read())
+    text = words(request.app[CHUNKS] - 2)
+    if body.get("stream") is not True:
+        reply = orjson.dumps(anthropic_upstream.message(body, text))
+        return web.Response(body=reply, content_type="application/json")
+    return await _stream(request, anthropic_upstream.events(body, text))
+
+
+async def _stream(request: web.Request, events: list[bytes]) -> web.StreamResponse:
+    """Each event with its own write, --delay-ms apart."""
     resp = web.StreamResponse(
         headers={"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache"}
     )
     await resp.prepare(request)
     delay = request.app[DELAY_S]
-    for i, event in enumerate(chunks(body, n)):
+    for i, event in enumerate(events):
         if delay and i:
             await asyncio.sleep(delay)
         await resp.write(event)
@@ -132,6 +153,7 @@ def app(n_chunks: int = 20, delay_ms: float = 0.0) -> web.Application:
     application[CHUNKS] = n_chunks
     application[DELAY_S] = delay_ms / 1000
     application.router.add_post("/v1/chat/completions", chat)
+    application.router.add_post("/v1/messages", messages)
     return application
 
 
