@@ -89,8 +89,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         settings.database.sweep_interval_s,
         tasks.sweep(writer, settings.database.stale_after_s),
     )
-    checkpoints = db.connect(settings.database)
-    background.every("checkpoint-wal", 1.0, tasks.checkpoint(checkpoints))
+    checkpointer = tasks.Checkpointer(db.connect(settings.database))
+    background.every("checkpoint-wal", 1.0, checkpointer)
     if settings.billing.meter.url:
         background.spawn("meter-export", MeterExport(settings.billing.meter, reader, writer).run())
     try:
@@ -100,7 +100,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         await upstream.close()
         await writer.close()
         await reader.close()
-        checkpoints.close()
+        await checkpointer.close()
 
 
 def _follow(app: web.Application, reader: aiosqlite.Connection) -> dict[str, tasks.Handler]:

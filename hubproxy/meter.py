@@ -1,9 +1,9 @@
-"""Meter export: settled debits, from the outbox table, posted in batches to a webhook.
+"""Meter export: settled debits, tailed from the ledger, posted in batches to a webhook.
 
-Each event carries its idempotency key (the call id): a receiver that has seen a key drops
-the repeat, so a batch retried after a lost answer is harmless. Events leave the outbox only
-once the webhook answered 2xx; failures back off exponentially; a restart resumes from the
-outbox, so nothing is lost.
+The ledger is the outbox: the task posts the debits past its cursor and moves the cursor only
+once the webhook answered 2xx, so failures (retried with exponential backoff) and restarts
+lose nothing. Each event carries its idempotency key (the call id): a receiver that has seen
+a key drops the repeat, so a batch retried after a lost answer is harmless.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import asyncio
 
 import aiohttp
 import aiosqlite
+import orjson
 import structlog
 
 from hubproxy.config import MeterSettings
@@ -47,26 +48,21 @@ class MeterExport:
 
     async def once(self, session: aiohttp.ClientSession) -> bool:
         """Post one batch; True if it was full (so more may be waiting)."""
-        batch = await ledger.pending_meter_events(self._reader, self._settings.batch_size)
+        await self._writer.flush()  # debits settled a moment ago count too
+        batch = await ledger.meter_pending(self._reader, self._settings.batch_size)
         if not batch:
             return False
-        ids = [event_id for event_id, _ in batch]
-        body = b'{"events":[' + b",".join(payload.encode() for _, payload in batch) + b"]}"
-        try:
-            async with session.post(
-                self._settings.url,
-                data=body,
-                headers={"Content-Type": "application/json"},
-            ) as resp:
-                await resp.read()
-                if resp.status >= 300:
-                    raise MeterRefused(f"webhook answered {resp.status}")
-        except BaseException:
-            self._writer.submit(ledger.meter_attempted(ids))
-            raise
-        await self._writer.commit(ledger.meter_delivered(ids))
-        self.delivered += len(ids)
-        log.info("meter_exported", events=len(ids))
+        async with session.post(
+            self._settings.url,
+            data=orjson.dumps({"events": batch}),
+            headers={"Content-Type": "application/json"},
+        ) as resp:
+            await resp.read()
+            if resp.status >= 300:
+                raise MeterRefused(f"webhook answered {resp.status}")
+        await self._writer.commit(ledger.meter_accepted(int(batch[-1]["ledger_id"])))
+        self.delivered += len(batch)
+        log.info("meter_exported", events=len(batch))
         return len(batch) == self._settings.batch_size
 
 

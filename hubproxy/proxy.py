@@ -18,7 +18,7 @@ from hubproxy.errors import HubError
 from hubproxy.providers import anthropic
 from hubproxy.providers.base import JSON, Provider, Reply, StreamTranslator, UpstreamRequest, Usage
 from hubproxy.routing import Route, Router
-from hubproxy.store import ledger, usage
+from hubproxy.store import usage
 from hubproxy.store.writer import Op, Writer
 from hubproxy.streaming import pipeline, sse
 from hubproxy.upstream import Response, Upstream
@@ -231,16 +231,14 @@ class Gateway:
         return call.usage_estimated
 
     def _record(self, flight: Flight, status: str, error: str | None) -> asyncio.Future[None]:
-        """Finish the call and settle it, as one unit of writes: the row, the debit and the
-        meter event commit together or not at all (the rollups with the same batch)."""
+        """Finish the call and settle it, as one unit of writes: the row and the debit (which
+        is also the meter's usage event) commit together or not at all."""
         call = flight.call
         self._count(flight, status)
         ops: list[Op] = []
         if flight.hold is not None:
             call.credits, ops = self.credits.settle(flight.hold, call.id, call.usage)
         finish = call.finish(status, error=error)
-        if call.credits:
-            ops.append(ledger.meter_event(call.id, _meter_payload(call)))
         u = call.usage or Usage()
         self.rollups.add(
             created_at=call.created_at, user_id=call.user_id or 0,
@@ -261,22 +259,6 @@ def _anthropic_client(body: JSON) -> ClientFormat:
         reply=lambda raw: anthropic.messages_reply_from_openai(raw, model),
         error_event=anthropic.anthropic_error_event,
     )
-
-
-def _meter_payload(call: Call) -> JSON:
-    u = call.usage or Usage()
-    return {
-        "idempotency_key": call.id,
-        "user_id": call.user_id,
-        "api_key_id": call.api_key_id,
-        "model": f"{call.provider}/{call.model}",
-        "type": call.type,
-        "credits": call.credits,
-        "prompt_tokens": u.prompt_tokens,
-        "completion_tokens": u.completion_tokens,
-        "usage_estimated": call.usage_estimated,
-        "created_at": call.created_at,
-    }
 
 
 def _with_usage(body: bytes, usage: Usage | None) -> bytes:

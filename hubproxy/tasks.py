@@ -64,13 +64,23 @@ def sweep(writer: Writer, stale_after_s: float) -> Callable[[], Awaitable[None]]
     return run
 
 
-def checkpoint(conn: sqlite3.Connection) -> Callable[[], Awaitable[None]]:
-    """The writer never checkpoints on the loop: this copies the WAL back, on a thread."""
+class Checkpointer:
+    """The writer never checkpoints on the loop: this copies the WAL back, on a thread, with a
+    connection of its own. A checkpoint under way is waited for, never abandoned: closing a
+    connection while its thread still uses it would crash the process."""
 
-    async def run() -> None:
-        await asyncio.to_thread(writer.checkpoint, conn)
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+        self._running: asyncio.Future[None] | None = None
 
-    return run
+    async def __call__(self) -> None:
+        self._running = asyncio.ensure_future(asyncio.to_thread(writer.checkpoint, self._conn))
+        await asyncio.shield(self._running)
+
+    async def close(self) -> None:
+        if self._running is not None:
+            await asyncio.gather(self._running, return_exceptions=True)
+        self._conn.close()
 
 
 Handler = Callable[[], Awaitable[None]]

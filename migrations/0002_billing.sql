@@ -18,8 +18,10 @@ CREATE TABLE credit_balances (
     balance  INTEGER NOT NULL DEFAULT 0       -- always the sum of the user's ledger
 );
 
+-- Ids grow with each row (a rowid is max + 1, and no row is ever deleted: see the triggers),
+-- which is what servers tail the ledger by; AUTOINCREMENT would only add a write per row.
 CREATE TABLE credit_ledger (
-    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    id          INTEGER PRIMARY KEY,
     user_id     INTEGER NOT NULL REFERENCES users (id),
     kind        TEXT NOT NULL CHECK (kind IN ('grant', 'debit', 'refund', 'adjustment')),
     amount      INTEGER NOT NULL,             -- signed micro-credits; a debit is negative
@@ -32,7 +34,6 @@ CREATE TABLE credit_ledger (
 );
 -- A call is settled once, ever.
 CREATE UNIQUE INDEX credit_ledger_debit_once ON credit_ledger (call_id) WHERE kind = 'debit';
-CREATE INDEX credit_ledger_user ON credit_ledger (user_id, id);
 
 CREATE TRIGGER credit_ledger_balance AFTER INSERT ON credit_ledger
 BEGIN
@@ -57,16 +58,14 @@ BEGIN UPDATE revisions SET value = value + 1 WHERE name = 'rates'; END;
 ALTER TABLE model_calls ADD COLUMN credits INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE model_calls ADD COLUMN params TEXT;   -- JSON of the parameters that set the price
 
--- Settled debits waiting to be told to the meter webhook (the outbox).
-CREATE TABLE meter_events (
-    id               INTEGER PRIMARY KEY AUTOINCREMENT,
-    idempotency_key  TEXT NOT NULL UNIQUE,
-    payload          TEXT NOT NULL,
-    created_at       INTEGER NOT NULL,
-    attempts         INTEGER NOT NULL DEFAULT 0,
-    delivered_at     INTEGER
+-- The meter outbox is the ledger itself: its debits, in id order, are the usage events. The
+-- export task posts those past its cursor and moves the cursor only once they were accepted,
+-- so a settled debit is never lost or skipped, and costs no second write.
+CREATE TABLE meter_cursor (
+    name       TEXT PRIMARY KEY,
+    ledger_id  INTEGER NOT NULL                 -- the last debit the webhook accepted
 );
-CREATE INDEX meter_events_pending ON meter_events (id) WHERE delivered_at IS NULL;
+INSERT INTO meter_cursor (name, ledger_id) VALUES ('webhook', 0);
 
 -- Hourly and daily usage per user, key (the "app") and model, kept by the writer with each
 -- finished call. Latencies are log-scale histograms (JSON arrays of counts) for p50/p95.

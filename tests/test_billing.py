@@ -13,9 +13,10 @@ import openai
 import pytest
 
 from hubproxy import billing
-from hubproxy.api.state import CREDITS
+from hubproxy.api.state import CREDITS, READER
 from hubproxy.errors import BadRequest
 from hubproxy.providers.base import Usage
+from hubproxy.store import ledger
 from tests.conftest import Hub, HubFactory
 from tests.fakes.openai_upstream import USAGE, FakeOpenAI
 
@@ -149,8 +150,9 @@ async def test_no_credits_is_402_then_a_grant_admits(
     assert call["credits"] == USAGE["prompt_tokens"] + USAGE["completion_tokens"]  # 15
     assert hub.app[CREDITS].balances[1] == 1000 - 15
     ledger_agrees(hub)
-    [event] = hub.rows("SELECT idempotency_key, payload FROM meter_events")
-    assert event["idempotency_key"] == call["id"] and '"credits":15' in event["payload"]
+    [event] = await ledger.meter_pending(hub.app[READER], 10)  # the usage event to export
+    assert event["idempotency_key"] == call["id"] and event["credits"] == 15
+    assert event["model"] == "up/ok" and event["prompt_tokens"] == USAGE["prompt_tokens"]
 
 
 async def test_concurrent_calls_never_overdraw(

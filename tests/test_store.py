@@ -119,7 +119,8 @@ async def test_a_long_call_the_sweep_gave_up_on_keeps_its_real_outcome(
     ) as r:  # fmt: skip
         await asyncio.wait_for(fake.first_sent.wait(), 5)
         await hub.app[GATEWAY].writer.flush()
-        await tasks.sweep(hub.app[GATEWAY].writer, stale_after_s=0.001)()
+        await asyncio.sleep(0.02)  # older than the sweep's age below
+        await tasks.sweep(hub.app[GATEWAY].writer, stale_after_s=0.01)()
         assert [c["status"] for c in hub.calls()] == ["failed"]
         fake.release.set()
         assert (await r.read()).endswith(b"data: [DONE]\n\n")

@@ -38,9 +38,10 @@ async def test_checkpoints_run_off_the_writer(tmp_path: Path) -> None:
     writer.start()
     await writer.commit(*[("INSERT INTO t VALUES (?)", (i,)) for i in range(5000)])
     before = settings.path.stat().st_size  # the rows are still in the WAL only
-    other = db.connect(settings)
-    await tasks.checkpoint(other)()
+    checkpointer = tasks.Checkpointer(db.connect(settings))
+    await checkpointer()
     assert settings.path.stat().st_size > before + 4096, "the checkpoint copied the WAL back"
+    await checkpointer.close()
     await writer.close()
 
 

@@ -1,5 +1,5 @@
-"""Credits and rates in the database: ledger entries, rates and the meter outbox, as writer ops,
-and the reads that load them."""
+"""Credits and rates in the database: ledger entries and rates as writer ops, the reads that
+load them, and the ledger's debits as the meter outbox."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import sqlite3
 from typing import Any
 
 import aiosqlite
-import orjson
 
 from hubproxy.calls import now_ms
 from hubproxy.store.writer import Op
@@ -22,9 +21,12 @@ _RATE = (
     "INSERT INTO model_rates (provider, model, type, input, output, cached_input, per_image, "
     "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (provider, model, type) DO "
 )
-_METER = (
-    "INSERT INTO meter_events (idempotency_key, payload, created_at) VALUES (?, ?, ?) "
-    "ON CONFLICT (idempotency_key) DO NOTHING"
+# A settled debit as a usage event: what the call was, and what it cost.
+_DEBITS = (
+    "SELECT l.id AS ledger_id, l.call_id, l.user_id, -l.amount AS credits, c.api_key_id, "
+    "c.provider, c.model, c.type, c.prompt_tokens, c.completion_tokens, c.usage_estimated, "
+    "c.created_at FROM credit_ledger l LEFT JOIN model_calls c ON c.id = l.call_id "
+    "WHERE l.kind = 'debit' AND l.id > ? ORDER BY l.id LIMIT ?"
 )
 
 
@@ -35,10 +37,6 @@ def entry(user_id: int, kind: str, amount: int, source: str, note: str = "") -> 
 
 def debit(user_id: int, call_id: str, amount: int, source: str) -> Op:
     return _DEBIT, (user_id, "debit", -amount, call_id, source, "", now_ms())
-
-
-def meter_event(key: str, payload: dict[str, Any]) -> Op:
-    return _METER, (key, orjson.dumps(payload).decode(), now_ms())
 
 
 def set_rate(
@@ -58,14 +56,9 @@ def set_rate(
     )  # fmt: skip
 
 
-def meter_delivered(ids: list[int]) -> Op:
-    marks = ",".join("?" * len(ids))
-    return f"UPDATE meter_events SET delivered_at = ? WHERE id IN ({marks})", (now_ms(), *ids)
-
-
-def meter_attempted(ids: list[int]) -> Op:
-    marks = ",".join("?" * len(ids))
-    return f"UPDATE meter_events SET attempts = attempts + 1 WHERE id IN ({marks})", tuple(ids)
+def meter_accepted(ledger_id: int) -> Op:
+    """The webhook accepted every debit up to this ledger id."""
+    return "UPDATE meter_cursor SET ledger_id = ? WHERE name = 'webhook'", (ledger_id,)
 
 
 async def snapshot(conn: aiosqlite.Connection) -> tuple[dict[int, int], int]:
@@ -94,10 +87,29 @@ async def rates(conn: aiosqlite.Connection) -> list[dict[str, Any]]:
         return [dict(zip(r.keys(), r, strict=True)) for r in await cur.fetchall()]
 
 
-async def pending_meter_events(conn: aiosqlite.Connection, limit: int) -> list[tuple[int, str]]:
-    sql = "SELECT id, payload FROM meter_events WHERE delivered_at IS NULL ORDER BY id LIMIT ?"
-    async with conn.execute(sql, (limit,)) as cur:
-        return [(int(r[0]), str(r[1])) for r in await cur.fetchall()]
+async def meter_pending(conn: aiosqlite.Connection, limit: int) -> list[dict[str, Any]]:
+    """The next usage events the webhook has not accepted, oldest first. Each carries its
+    idempotency key (the call id): a receiver drops a key it has seen."""
+    async with conn.execute("SELECT ledger_id FROM meter_cursor WHERE name = 'webhook'") as cur:
+        row = await cur.fetchone()
+    async with conn.execute(_DEBITS, (int(row[0]) if row else 0, limit)) as cur:
+        rows = await cur.fetchall()
+    return [
+        {
+            "idempotency_key": r["call_id"],
+            "ledger_id": r["ledger_id"],
+            "user_id": r["user_id"],
+            "api_key_id": r["api_key_id"],
+            "model": f"{r['provider']}/{r['model']}",
+            "type": r["type"],
+            "credits": r["credits"],
+            "prompt_tokens": r["prompt_tokens"],
+            "completion_tokens": r["completion_tokens"],
+            "usage_estimated": bool(r["usage_estimated"]),
+            "created_at": r["created_at"],
+        }
+        for r in rows
+    ]
 
 
 def balance_of(conn: sqlite3.Connection, user_id: int) -> int:
