@@ -92,10 +92,10 @@ def cost(rate: Rate, usage: Usage, images: int = 0) -> int:
     return -(-millionths // MICRO) + images * rate.per_image
 
 
-def hold(rate: Rate, prompt_tokens: int, max_output_tokens: int) -> int:
+def hold(rate: Rate, prompt_tokens: int, max_output_tokens: int, images: int = 0) -> int:
     """The most a call may cost, held before it goes upstream: the whole prompt estimate at the
-    input rate (no cache discount assumed) and every allowed output token."""
-    return cost(rate, Usage(prompt_tokens, max_output_tokens))
+    input rate (no cache discount assumed), every allowed output token, and its images."""
+    return cost(rate, Usage(prompt_tokens, max_output_tokens), images)
 
 
 def rate_with_margin(unit_cost: Any, margin_percent: Any, credit_price: Any) -> int:

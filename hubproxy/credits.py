@@ -33,6 +33,7 @@ class Hold:
     user_id: int
     amount: int  # micro-credits set aside
     rate: billing.Rate
+    images: int = 0  # priced per image when the rate says so
     settled: bool = False
 
 
@@ -92,7 +93,8 @@ class Credits:
                 code="model_not_priced",
                 param="model",
             )
-        amount = billing.hold(rate, tokens.prompt(body), self._max_output(body, kind))
+        images = tokens.images(body) if rate.per_image else 0
+        amount = billing.hold(rate, tokens.prompt(body), self._max_output(body, kind), images)
         available = self.available(user_id)
         if amount > available:
             raise PaymentRequired(
@@ -101,7 +103,7 @@ class Credits:
                 code="insufficient_credits",
             )
         self.held[user_id] = self.held.get(user_id, 0) + amount
-        return Hold(user_id, amount, rate)
+        return Hold(user_id, amount, rate, images)
 
     def settle(self, hold: Hold, call_id: str, usage: Usage | None) -> tuple[int, list[Op]]:
         """Release the hold and debit what was consumed; returns the cost and its writes.
@@ -112,7 +114,8 @@ class Credits:
         self.held[hold.user_id] -= hold.amount
         if not self.held[hold.user_id]:
             del self.held[hold.user_id]
-        amount = billing.cost(hold.rate, usage) if usage is not None else 0
+        # Nothing reached the upstream without usage: no tokens, and no images, to pay for.
+        amount = billing.cost(hold.rate, usage, hold.images) if usage is not None else 0
         if amount == 0:
             return 0, []
         self.balances[hold.user_id] = self.balances.get(hold.user_id, 0) - amount

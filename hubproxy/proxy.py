@@ -238,6 +238,8 @@ class Gateway:
         ops: list[Op] = []
         if flight.hold is not None:
             call.credits, ops = self.credits.settle(flight.hold, call.id, call.usage)
+            if flight.hold.images:  # the parameters that set the price, for the record
+                call.params = orjson.dumps({"images": flight.hold.images}).decode()
         finish = call.finish(status, error=error)
         u = call.usage or Usage()
         self.rollups.add(

@@ -25,6 +25,20 @@ def prompt(body: dict[str, Any]) -> int:
     return from_chars(_chars(body.get("input")))
 
 
+def images(body: dict[str, Any]) -> int:
+    """Image parts in a chat request's messages (OpenAI's image_url or Anthropic's image)."""
+    count = 0
+    for message in body.get("messages") or ():
+        content = message.get("content") if isinstance(message, dict) else None
+        if isinstance(content, list):
+            count += sum(
+                1
+                for part in content
+                if isinstance(part, dict) and part.get("type") in ("image_url", "image")
+            )
+    return count
+
+
 def _chars(value: Any) -> int:
     if value is None:
         return 0

@@ -261,3 +261,22 @@ def test_the_ledger_is_append_only(hub: Hub) -> None:
                 "INSERT INTO credit_ledger (user_id, kind, amount, call_id, created_at) "
                 "VALUES (1, 'debit', -1, 'call-x', 0)"
             )
+
+
+async def test_images_are_priced_per_image_and_recorded(
+    hub_factory: HubFactory, upstream: tuple[FakeOpenAI, str]
+) -> None:
+    rate = {"model": "demo/echo", "input": "1", "output": "1", "per_image": "0.001"}
+    hub = await billed_hub(hub_factory, upstream[1], [rate])
+    grant(hub, "alice", "1")
+    await hub.eventually(lambda: hub.app[CREDITS].balances.get(1) == 1_000_000)
+    picture = {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}
+    content = [{"type": "text", "text": "two pictures"}, picture, picture]
+    await hub.openai().chat.completions.create(
+        model="demo/echo", messages=[{"role": "user", "content": content}]
+    )
+    [row] = hub.calls()
+    tokens = row["prompt_tokens"] + row["completion_tokens"]  # at one micro-credit each
+    assert row["credits"] == tokens + 2 * 1000
+    assert row["params"] == '{"images":2}'
+    ledger_agrees(hub)
