@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from typing import Protocol
 
 import aiohttp
@@ -26,7 +26,9 @@ class Response(Protocol):
     status: int
     headers: Mapping[str, str]
 
-    def chunks(self) -> AsyncIterator[bytes]: ...
+    async def readany(self) -> bytes:
+        """The next bytes as they arrive; b"" at the end."""
+        ...
 
     async def read(self) -> bytes: ...
 
@@ -43,16 +45,11 @@ class HttpResponse:
         self.status = resp.status
         self.headers: Mapping[str, str] = resp.headers
 
-    async def chunks(self) -> AsyncIterator[bytes]:
-        content = self._resp.content
-        while True:
-            try:
-                chunk = await content.readany()
-            except BaseException as exc:
-                raise _translate(exc) from exc
-            if not chunk:
-                return
-            yield chunk
+    async def readany(self) -> bytes:
+        try:
+            return await self._resp.content.readany()
+        except BaseException as exc:
+            raise _translate(exc) from exc
 
     async def read(self) -> bytes:
         try:
@@ -75,10 +72,11 @@ class LocalResponse:
         self.headers: Mapping[str, str] = {}
         self._chunks = chunks
 
-    async def chunks(self) -> AsyncIterator[bytes]:
-        for chunk in self._chunks:
-            yield chunk
-            await asyncio.sleep(0)  # like a socket: let the loop breathe between chunks
+    async def readany(self) -> bytes:
+        if not self._chunks:
+            return b""
+        await asyncio.sleep(0)  # like a socket: let the loop breathe between chunks
+        return self._chunks.pop(0)
 
     async def read(self) -> bytes:
         return b"".join(self._chunks)

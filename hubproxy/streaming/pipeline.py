@@ -17,7 +17,7 @@ from hubproxy.calls import Call
 from hubproxy.context import REQUEST_ID
 from hubproxy.errors import HubError, UpstreamError
 from hubproxy.providers.base import StreamTranslator
-from hubproxy.streaming.sse import Decoder, Event
+from hubproxy.streaming.sse import Decoder
 from hubproxy.upstream import Response
 
 SSE_HEADERS = {
@@ -72,28 +72,25 @@ async def _pump(
     upstream: Response, translator: StreamTranslator, call: Call, response: web.StreamResponse
 ) -> None:
     decoder = Decoder()
-    async for chunk in upstream.chunks():
+    feed = translator.feed
+    while chunk := await upstream.readany():
         if call.ttfb_ms is None:
             call.first_byte()
-        await _forward(decoder.feed(chunk), translator, response)
+        # One write per upstream chunk; what came before an error event still goes out.
+        out: list[bytes] = []
+        try:
+            for event in decoder.feed(chunk):
+                out.append(feed(event))
+        finally:
+            if out and (data := b"".join(out)):
+                await response.write(data)
         if translator.finished:
             return
-    await _forward(decoder.close(), translator, response)
+    out = [feed(event) for event in decoder.close()]
+    if data := b"".join(out):
+        await response.write(data)
     if not translator.finished:
         raise UpstreamError(
             "The upstream provider ended the stream before it was complete.",
             code="upstream_incomplete",
         )
-
-
-async def _forward(
-    events: list[Event], translator: StreamTranslator, response: web.StreamResponse
-) -> None:
-    """One write per upstream chunk; what came before an error event still goes out."""
-    out: list[bytes] = []
-    try:
-        for event in events:
-            out.append(translator.feed(event))
-    finally:
-        if out and (data := b"".join(out)):
-            await response.write(data)
