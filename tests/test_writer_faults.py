@@ -63,3 +63,30 @@ async def test_sources_are_drained_soon_after_a_lone_commit(tmp_path: Path) -> N
         await asyncio.sleep(0.01)
     assert [r[0] for r in check.execute("SELECT x FROM t ORDER BY x")] == [1, 7]
     await writer.close()
+
+
+async def test_a_keyed_write_waits_for_its_replacement(tmp_path: Path) -> None:
+    settings = DatabaseSettings(path=tmp_path / "k.db")
+    conn = db.connect(settings)
+    conn.execute("CREATE TABLE t (x TEXT)")
+    writer = Writer(conn, keyed_s=0.05)
+    writer.start()
+    check = db.connect(settings)
+
+    def rows() -> list[str]:
+        return [r[0] for r in check.execute("SELECT x FROM t ORDER BY x")]
+
+    writer.submit(("INSERT INTO t VALUES ('a-start')",), key="a")
+    writer.submit(("INSERT INTO t VALUES ('b-start')",), key="b")
+    await writer.commit(("INSERT INTO t VALUES ('other')",))  # commits, leaves the young keys
+    assert rows() == ["other"]
+    await writer.commit(("INSERT INTO t VALUES ('a-finish')",), replaces="a")
+    for _ in range(100):  # bounded: b's start lands once it is keyed_s old
+        if "b-start" in rows():
+            break
+        await asyncio.sleep(0.01)
+    assert rows() == ["a-finish", "b-start", "other"], "a's start was replaced, never written"
+    writer.submit(("INSERT INTO t VALUES ('c-start')",), key="c")
+    await writer.flush()  # a flush takes keyed writes at once
+    assert "c-start" in rows()
+    await writer.close()

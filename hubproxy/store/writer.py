@@ -24,14 +24,19 @@ class Entry:
     """A unit of writes that commit together, who waits for it, and its key (if a later
     entry may replace it while it is still queued)."""
 
-    __slots__ = ("fut", "key", "ops")
+    __slots__ = ("at", "fut", "key", "ops")
 
     def __init__(
-        self, ops: tuple[Op, ...], fut: asyncio.Future[None] | None, key: str | None
+        self,
+        ops: tuple[Op, ...],
+        fut: asyncio.Future[None] | None,
+        key: str | None,
+        at: float = 0.0,
     ) -> None:
         self.ops = ops
         self.fut = fut
         self.key = key
+        self.at = at  # when it was queued (loop time), for entries that may be replaced
 
 
 log = structlog.get_logger("hubproxy.store")
@@ -59,10 +64,10 @@ class Writer:
     which is what releasing a call's final bytes waits for; such a write wakes the writer at
     once: inline, in the caller, when the writer is idle and has not committed for
     `group_s` (a lone call pays no hand-off), else with the next group commit. Writes nobody
-    waits for linger up to `linger_s`, so that a short call's start and finish share one
-    commit, or one statement: a write queued with `key` is dropped if a later one `replaces`
-    it before it was taken. Sources (`add_source`) add the writes they have gathered to a
-    batch at most every `linger_s`, in its transaction."""
+    waits for linger up to `linger_s`. A write queued with `key` (a call's start) waits up to
+    `keyed_s` for a later one that `replaces` it (its finish), and is dropped if that comes:
+    a call shorter than that costs one statement, not two. Sources (`add_source`) add the
+    writes they have gathered to a batch at most every `linger_s`, in its transaction."""
 
     def __init__(
         self,
@@ -71,6 +76,7 @@ class Writer:
         max_batch: int = 1024,
         linger_s: float = 0.005,
         group_s: float = 0.001,
+        keyed_s: float = 0.05,
     ) -> None:
         conn.execute("PRAGMA busy_timeout = 0")  # never block the loop on another's lock
         conn.execute("PRAGMA wal_autocheckpoint = 0")  # checkpoint() runs off the loop
@@ -78,6 +84,8 @@ class Writer:
         self._max_batch = max_batch
         self._linger_s = linger_s
         self._group_s = group_s
+        self._keyed_s = keyed_s
+        self._flushing = False  # take everything, keyed writes too (flush, shutdown)
         # Each entry is a unit: its writes commit together, in one transaction, or fail together.
         self._queue: deque[Entry] = deque()
         self._keyed: dict[str, Entry] = {}
@@ -94,8 +102,10 @@ class Writer:
         self.batches = 0  # commits so far, for metrics and tests
 
     def submit(self, *ops: Op, key: str | None = None) -> None:
-        """Queue writes that belong together; they land with the next batch."""
-        self._put(Entry(ops, None, key))
+        """Queue writes that belong together; they land with the next batch (a keyed one
+        only once it is `keyed_s` old, unless replaced before)."""
+        at = asyncio.get_running_loop().time() if key is not None else 0.0
+        self._put(Entry(ops, None, key, at))
 
     def commit(self, *ops: Op, replaces: str | None = None) -> asyncio.Future[None]:
         """Queue writes that belong together; the future resolves once they are committed.
@@ -124,7 +134,7 @@ class Writer:
     async def flush(self) -> None:
         """Wait until everything queued before this call, and what the sources have gathered,
         is committed."""
-        self._due = True
+        self._due = self._flushing = True
         await self.commit()
 
     def start(self) -> None:
@@ -144,13 +154,12 @@ class Writer:
         self._queue.append(entry)
         if entry.key is not None:
             self._keyed[entry.key] = entry
-        fut = entry.fut
-        if fut is not None:
+        if entry.fut is not None:
             self._waited_for += 1
-        if fut is not None or len(self._queue) >= self._max_batch:
             self._wake()
         elif self._linger is None:
-            self._linger = asyncio.get_running_loop().call_later(self._linger_s, self._lingered)
+            delay = self._linger_s if entry.key is None else self._keyed_s
+            self._linger = asyncio.get_running_loop().call_later(delay, self._lingered)
 
     def _lingered(self) -> None:
         self._due = True
@@ -167,12 +176,7 @@ class Writer:
             pending = bool(self._queue) or self._owed
             if not pending and self._closing:
                 return
-            ready = (
-                self._closing
-                or self._due
-                or self._waited_for
-                or len(self._queue) >= self._max_batch
-            )
+            ready = self._closing or self._due or self._waited_for
             if not pending or not ready:
                 if pending and self._linger is None:
                     self._linger = loop.call_later(self._linger_s, self._lingered)
@@ -188,18 +192,31 @@ class Writer:
             await asyncio.sleep(0)  # let requests run (and queue more) between batches
 
     def _take(self) -> list[Entry]:
-        """The next batch: queued entries, and what the sources gathered if it is time."""
+        """The next batch: what is queued, but keyed writes younger than `keyed_s` (they may
+        still be replaced), and what the sources gathered if it is time."""
         if self._linger is not None:
             self._linger.cancel()
             self._linger = None
-        now = asyncio.get_running_loop().time()
-        drain = self._due or self._closing or now - self._drained_at >= self._linger_s
-        self._due = False
-        n = min(len(self._queue), self._max_batch)
-        batch = [self._queue.popleft() for _ in range(n)]
-        for entry in batch:
-            if entry.key is not None:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        everything = self._flushing or self._closing
+        drain = self._due or everything or now - self._drained_at >= self._linger_s
+        self._due = self._flushing = False
+        batch: list[Entry] = []
+        young: deque[Entry] = deque()
+        while self._queue and len(batch) < self._max_batch:
+            entry = self._queue.popleft()
+            if entry.key is None:
+                batch.append(entry)
+            elif not everything and now - entry.at < self._keyed_s:
+                young.append(entry)
+            else:
                 self._keyed.pop(entry.key, None)
+                batch.append(entry)
+        if young:
+            self._queue.extendleft(reversed(young))
+            wait = young[0].at + self._keyed_s - now
+            self._linger = loop.call_later(max(wait, 0.0), self._lingered)
         if self._sources:
             self._owed = not drain
             if drain:
@@ -212,6 +229,8 @@ class Writer:
     def _commit(self, batch: list[Entry]) -> bool:
         """Apply a batch and resolve its waiters; False (and all requeued) if the database
         is locked by another process."""
+        if not batch:
+            return True
         waiting = sum(entry.fut is not None for entry in batch)
         self._waited_for -= waiting
         try:
