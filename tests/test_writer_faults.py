@@ -76,17 +76,17 @@ async def test_a_keyed_write_waits_for_its_replacement(tmp_path: Path) -> None:
     def rows() -> list[str]:
         return [r[0] for r in check.execute("SELECT x FROM t ORDER BY x")]
 
-    writer.submit(("INSERT INTO t VALUES ('a-start')",), key="a")
-    writer.submit(("INSERT INTO t VALUES ('b-start')",), key="b")
-    await writer.commit(("INSERT INTO t VALUES ('other')",))  # commits, leaves the young keys
+    writer.submit(("INSERT INTO t VALUES ('a-start')", ()), key="a")
+    writer.submit(("INSERT INTO t VALUES ('b-start')", ()), key="b")
+    await writer.commit(("INSERT INTO t VALUES ('other')", ()))  # commits, leaves the young keys
     assert rows() == ["other"]
-    await writer.commit(("INSERT INTO t VALUES ('a-finish')",), replaces="a")
+    await writer.commit(("INSERT INTO t VALUES ('a-finish')", ()), replaces="a")
     for _ in range(100):  # bounded: b's start lands once it is keyed_s old
         if "b-start" in rows():
             break
         await asyncio.sleep(0.01)
     assert rows() == ["a-finish", "b-start", "other"], "a's start was replaced, never written"
-    writer.submit(("INSERT INTO t VALUES ('c-start')",), key="c")
+    writer.submit(("INSERT INTO t VALUES ('c-start')", ()), key="c")
     await writer.flush()  # a flush takes keyed writes at once
     assert "c-start" in rows()
     await writer.close()
