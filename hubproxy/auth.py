@@ -23,7 +23,6 @@ class Principal:
     user_name: str
     role: str
     key_id: int
-    key_prefix: str
 
     @property
     def is_admin(self) -> bool:
@@ -64,9 +63,7 @@ class KeyCache:
 
     def replace(self, rows: Iterable[Mapping[str, Any]]) -> None:
         self._by_hash = {
-            row["key_hash"]: Principal(
-                row["user_id"], row["user_name"], row["role"], row["id"], row["prefix"]
-            )
+            row["key_hash"]: Principal(row["user_id"], row["user_name"], row["role"], row["id"])
             for row in rows
         }
 

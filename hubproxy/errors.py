@@ -116,10 +116,6 @@ class GatewayTimeout(HubError):
     default_code = "upstream_timeout"
 
 
-class ClientDisconnected(Exception):
-    """The client went away; nothing can be sent to it any more."""
-
-
 _BY_STATUS: dict[int, type[HubError]] = {
     cls.status: cls
     for cls in (

@@ -27,7 +27,6 @@ class MeterExport:
         self._settings = settings
         self._reader = reader
         self._writer = writer
-        self.delivered = 0
 
     async def run(self) -> None:
         timeout = aiohttp.ClientTimeout(total=self._settings.timeout_s)
@@ -61,7 +60,6 @@ class MeterExport:
             if resp.status >= 300:
                 raise MeterRefused(f"webhook answered {resp.status}")
         await self._writer.commit(ledger.meter_accepted(int(batch[-1]["ledger_id"])))
-        self.delivered += len(batch)
         log.info("meter_exported", events=len(batch))
         return len(batch) == self._settings.batch_size
 

@@ -18,8 +18,6 @@ from hubproxy.errors import BadRequest
 from hubproxy.providers.base import JSON, UpstreamRequest
 from hubproxy.providers.openai import OpenAIProvider
 
-LOCAL = "local://"
-
 
 class FakeProvider(OpenAIProvider):
     """An OpenAI-compatible upstream that lives in the process: upstream.py hands its requests
