@@ -206,6 +206,8 @@ class Writer:
         young: deque[Entry] = deque()
         while self._queue and len(batch) < self._max_batch:
             entry = self._queue.popleft()
+            if not entry.ops and entry.fut is None:
+                continue  # a start its finish replaced: nothing left to write
             if entry.key is None:
                 batch.append(entry)
             elif not everything and now - entry.at < self._keyed_s:
