@@ -168,11 +168,8 @@ class Gateway:
             if "Retry-After" in resp.headers:
                 err.headers["Retry-After"] = resp.headers["Retry-After"]
             raise err
-        except HubError as err:
-            await self._record(flight, "failed", err.message)
-            raise
-        except asyncio.CancelledError:
-            self._record(flight, "failed", pipeline.CLIENT_GONE)
+        except BaseException as exc:
+            await self._failed(flight, exc)
             raise
 
     async def _relay(
@@ -202,11 +199,8 @@ class Gateway:
             call.first_byte()
             reply = parse(await resp.read())
             out = reshape(reply.body)
-        except HubError as err:
-            await self._record(flight, "failed", err.message)
-            raise
-        except asyncio.CancelledError:
-            self._record(flight, "failed", pipeline.CLIENT_GONE)
+        except BaseException as exc:
+            await self._failed(flight, exc)
             raise
         finally:
             resp.close()
@@ -217,6 +211,13 @@ class Gateway:
         return web.Response(
             body=out, content_type="application/json", headers=_passed(resp.headers)
         )
+
+    async def _failed(self, flight: Flight, exc: BaseException) -> None:
+        """Record a call that failed, whatever broke it, so its hold is always settled. A
+        client that left is recorded without waiting: its handler is being cancelled."""
+        done = self._record(flight, "failed", pipeline.failure(exc))
+        if not isinstance(exc, asyncio.CancelledError):
+            await done
 
     def _count(self, flight: Flight, status: str) -> bool:
         """Settle the call's usage: the provider's own if it gave one, else, when tokens were

@@ -10,6 +10,7 @@ from typing import Any
 
 import aiohttp
 import openai
+import orjson
 import pytest
 
 from hubproxy import billing
@@ -279,4 +280,40 @@ async def test_images_are_priced_per_image_and_recorded(
     tokens = row["prompt_tokens"] + row["completion_tokens"]  # at one micro-credit each
     assert row["credits"] == tokens + 2 * 1000
     assert row["params"] == '{"images":2}'
+    ledger_agrees(hub)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_an_unexpected_error_still_settles_the_call(
+    hub_factory: HubFactory,
+    upstream: tuple[FakeOpenAI, str],
+    monkeypatch: pytest.MonkeyPatch,
+    stream: bool,
+) -> None:
+    from hubproxy.providers.openai import OpenAIProvider, OpenAIStream
+
+    def broken(*_: Any) -> Any:
+        raise KeyError("a bug in a translator")
+
+    monkeypatch.setattr(OpenAIStream if stream else OpenAIProvider,
+                        "feed" if stream else "chat_reply", broken)  # fmt: skip
+    hub = await billed_hub(hub_factory, upstream[1], [{**RATE, "model": "up/ok"}])
+    grant(hub, "alice", "1")
+    await hub.eventually(lambda: hub.app[CREDITS].balances.get(1) == 1_000_000)
+    body = {"model": "up/ok", "messages": MESSAGES, "stream": stream, "max_tokens": 10}
+    async with aiohttp.ClientSession() as s, s.post(
+        hub.url + "/v1/chat/completions", json=body,
+        headers={"Authorization": f"Bearer {hub.key}"},
+    ) as r:  # fmt: skip
+        raw = await r.read()
+    if stream:  # after the first byte: one well-formed error event ends the stream
+        last = raw.rstrip().rsplit(b"\n\n", 1)[-1]
+        assert r.status == 200 and last.startswith(b"data: ")
+        assert orjson.loads(last[6:])["error"]["message"] == "Internal error; see the server log."
+    else:
+        assert r.status == 500
+    await hub.eventually(lambda: [c["status"] for c in hub.calls()] == ["failed"])
+    [row] = hub.calls()
+    assert row["error"] == "internal error: KeyError"
+    assert hub.app[CREDITS].held == {}, "the hold outlived its call"
     ledger_agrees(hub)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+import structlog
 from aiohttp import web
 
 from hubproxy.calls import Call
@@ -33,6 +34,17 @@ ErrorEvent = Callable[[HubError], bytes]
 
 CLIENT_GONE = "client disconnected"
 
+log = structlog.get_logger("hubproxy.pipeline")
+
+
+def failure(exc: BaseException) -> str:
+    """What a call that ended in `exc` records as its error."""
+    if isinstance(exc, HubError):
+        return exc.message
+    if isinstance(exc, asyncio.CancelledError | ConnectionResetError):
+        return CLIENT_GONE  # aiohttp cancels the handler, or the write fails
+    return f"internal error: {type(exc).__name__}"
+
 
 async def relay(
     request: web.Request,
@@ -49,23 +61,31 @@ async def relay(
         await response.prepare(request)
         try:
             await _pump(upstream, translator, call, response)
-        except HubError as err:
+        except ConnectionResetError:
+            raise  # the client is gone: nothing can be sent to it
+        except Exception as exc:
             # After the first byte, an error can only travel as an event in the stream.
+            err = exc if isinstance(exc, HubError) else _internal(exc)
             call.upstream_status = call.upstream_status or err.status
-            await record("failed", err.message)
+            await record("failed", failure(exc))
             await response.write_eof(error_event(err))
             return response
         await record("success", None)
         await response.write_eof(translator.end())  # the held terminal bytes, and the end
         return response
-    except (asyncio.CancelledError, ConnectionResetError):
-        # The client went away (aiohttp cancels the handler, or the write fails). Record
-        # without waiting: there is nobody left to release bytes to.
+    except BaseException as exc:
+        # The client went away, or something broke: the call is still recorded (and its
+        # hold settled), without waiting, since no bytes are left to release.
         if call.status == "processing":
-            record("failed", CLIENT_GONE)
+            record("failed", failure(exc))
         raise
     finally:
         upstream.close()
+
+
+def _internal(exc: Exception) -> HubError:
+    log.exception("stream_failed", error=type(exc).__name__)
+    return HubError("Internal error; see the server log.")
 
 
 async def _pump(
