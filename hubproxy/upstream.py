@@ -122,7 +122,6 @@ class Upstream:
 
     def __init__(self, settings: Settings) -> None:
         self.providers: dict[str, Provider] = {p.name: make(p) for p in settings.providers}
-        self._settings = {p.name: p for p in settings.providers}
         self._rings = {
             p.name: KeyRing(tuple(k.reveal() for k in p.api_keys)) for p in settings.providers
         }

@@ -54,7 +54,7 @@ async def revisions(conn: aiosqlite.Connection) -> dict[str, int]:
 async def active_keys(conn: aiosqlite.Connection) -> list[dict[str, Any]]:
     """Every key that is not revoked, with its owner."""
     sql = (
-        "SELECT k.id, k.key_hash, k.prefix, u.id AS user_id, u.name AS user_name, u.role "
+        "SELECT k.id, k.key_hash, u.id AS user_id, u.name AS user_name, u.role "
         "FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.revoked_at IS NULL"
     )
     async with conn.execute(sql) as cur:
