@@ -2,6 +2,6 @@
 
 import sys
 
-from hubproxy.cli import main
+from hubproxy.cli.main import main
 
 sys.exit(main())

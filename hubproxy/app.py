@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import aiosqlite
 from aiohttp import web
 
-from hubproxy import billing, calls, tasks
+from hubproxy import tasks
 from hubproxy.api import admin, middleware, native, openai, user
 from hubproxy.api.state import (
     CREDITS,
@@ -21,17 +21,20 @@ from hubproxy.api.state import (
     SETTINGS,
     TRACING,
 )
-from hubproxy.auth import KeyCache
+from hubproxy.billing import prices
+from hubproxy.billing.credits import Credits, RateBook
+from hubproxy.billing.meter import MeterExport
 from hubproxy.config import Settings
-from hubproxy.credits import Credits, RateBook
-from hubproxy.meter import MeterExport
-from hubproxy.proxy import Gateway
-from hubproxy.routing import Router
+from hubproxy.gateway import record
+from hubproxy.gateway.auth import KeyCache
+from hubproxy.gateway.core import Gateway
+from hubproxy.gateway.routing import Router
+from hubproxy.gateway.transport import Upstream
 from hubproxy.store import db, ledger, usage
+from hubproxy.store.clock import now_ms
 from hubproxy.store.migrate import migrate
 from hubproxy.store.writer import Op, Writer
-from hubproxy.telemetry import setup_tracing
-from hubproxy.upstream import Upstream
+from hubproxy.telemetry.setup import setup_tracing
 
 CRASHED = "interrupted: the server stopped while the call was in flight"
 
@@ -69,7 +72,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     writer = Writer(conn)
     writer.start()
     # Calls left `processing` by a previous run can never finish now.
-    await writer.commit(calls.sweep_op(calls.now_ms(), CRASHED))
+    await writer.commit(record.sweep_op(now_ms(), CRASHED))
     await writer.commit(*_seed_rates(settings))
     reader = await db.open_reader(settings.database)
     app[READER] = reader
@@ -123,7 +126,7 @@ def _seed_rates(settings: Settings) -> list[Op]:
     """Config rates fill in where the database has none; set ones (CLI, admin API) win."""
     ops = []
     for r in settings.billing.rates:
-        rate = billing.Rate.parse(r.input, r.output, r.cached_input, r.per_image)
+        rate = prices.Rate.parse(r.input, r.output, r.cached_input, r.per_image)
         ops.append(ledger.set_rate(r.provider, r.model, r.type, rate.strings(), replace=False))
     return ops
 

@@ -204,8 +204,8 @@ def parse(raw: Mapping[str, Any], path: Path, *, secrets: bool = True) -> Settin
 
 
 def _billing(r: _Reader, raw: Mapping[str, Any]) -> BillingSettings:
-    from hubproxy.billing import parse_amount  # late: billing imports the providers
     from hubproxy.errors import HubError
+    from hubproxy.money import parse_amount
 
     spec = {"mode": str, "default_max_tokens": int, "rates": list, "meter": dict}
     b = r.table(raw, "billing", spec)

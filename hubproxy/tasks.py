@@ -9,8 +9,9 @@ from typing import Any
 
 import structlog
 
-from hubproxy import calls
+from hubproxy.gateway import record
 from hubproxy.store import db, writer
+from hubproxy.store.clock import now_ms
 from hubproxy.store.writer import Writer
 
 log = structlog.get_logger("hubproxy.tasks")
@@ -58,8 +59,8 @@ def sweep(writer: Writer, stale_after_s: float) -> Callable[[], Awaitable[None]]
 
     async def run() -> None:
         reason = f"stale: still processing after {stale_after_s:g} s"
-        cutoff = calls.now_ms() - int(stale_after_s * 1000)
-        await writer.commit(calls.sweep_op(cutoff, reason))
+        cutoff = now_ms() - int(stale_after_s * 1000)
+        await writer.commit(record.sweep_op(cutoff, reason))
 
     return run
 

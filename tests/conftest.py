@@ -14,8 +14,9 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from hubproxy import auth, config
+from hubproxy import config
 from hubproxy.app import start
+from hubproxy.gateway import auth
 from hubproxy.store import accounts, db
 from hubproxy.store.migrate import migrate
 from hubproxy.store.writer import apply
@@ -102,7 +103,10 @@ def add_key(settings: config.Settings, user: str = "alice", role: str = "member"
             apply(conn, [accounts.create_user(user, role)])
             row = accounts.user_by_name(conn, user)
         key = auth.new_key()
-        apply(conn, [accounts.create_key(row["id"], key, "test")])
+        apply(
+            conn,
+            [accounts.create_key(row["id"], auth.hash_key(key), auth.visible_prefix(key), "test")],
+        )
         return key
     finally:
         conn.close()

@@ -18,7 +18,7 @@ from aiohttp.test_utils import TestServer
 
 from hubproxy.api import admin
 from hubproxy.api.state import CREDITS, GATEWAY, RATES
-from hubproxy.billing import Rate
+from hubproxy.billing.prices import Rate
 from hubproxy.store.reports import CSV_FIELDS
 from tests.conftest import Hub, HubFactory, add_key
 

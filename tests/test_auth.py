@@ -10,7 +10,7 @@ import aiohttp
 import openai
 import pytest
 
-from hubproxy import auth
+from hubproxy.gateway import auth
 from tests.conftest import Hub, add_key
 
 MESSAGES = [{"role": "user", "content": "hi"}]

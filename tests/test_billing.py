@@ -13,8 +13,9 @@ import openai
 import orjson
 import pytest
 
-from hubproxy import billing
+from hubproxy import money
 from hubproxy.api.state import CREDITS, READER
+from hubproxy.billing import prices
 from hubproxy.errors import BadRequest
 from hubproxy.providers.base import Usage
 from hubproxy.store import ledger
@@ -28,49 +29,49 @@ MESSAGES = [{"role": "user", "content": "hi"}]
 
 
 def test_amounts_parse_exactly_or_not_at_all() -> None:
-    assert billing.parse_amount("25") == 25_000_000
-    assert billing.parse_amount("0.000001") == 1
-    assert billing.parse_amount(0.15) == 150_000
-    assert billing.parse_amount("1e-6") == 1
+    assert money.parse_amount("25") == 25_000_000
+    assert money.parse_amount("0.000001") == 1
+    assert money.parse_amount(0.15) == 150_000
+    assert money.parse_amount("1e-6") == 1
     for bad in ("0.0000001", "-1", "abc", "NaN", "Infinity", True, None, "1.2.3"):
         with pytest.raises(BadRequest):
-            billing.parse_amount(bad)
-    assert billing.format_amount(1) == "0.000001"
-    assert billing.format_amount(25_500_000) == "25.5"
-    assert billing.format_amount(0) == "0"
+            money.parse_amount(bad)
+    assert money.format_amount(1) == "0.000001"
+    assert money.format_amount(25_500_000) == "25.5"
+    assert money.format_amount(0) == "0"
 
 
 def test_cost_rounds_up_once_per_call() -> None:
-    rate = billing.Rate.parse("0.15", "0.6")
+    rate = prices.Rate.parse("0.15", "0.6")
     # 1 token at 0.15 micro-credits is 0.15: a call never costs less than it used -> 1.
-    assert billing.cost(rate, Usage(1, 0)) == 1
+    assert prices.cost(rate, Usage(1, 0)) == 1
     # 10 tokens: 1.5 -> 2; rounding happens once on the sum, not per part: 0.15 + 0.6 -> 1.
-    assert billing.cost(rate, Usage(10, 0)) == 2
-    assert billing.cost(rate, Usage(1, 1)) == 1
-    assert billing.cost(rate, Usage(0, 0)) == 0
+    assert prices.cost(rate, Usage(10, 0)) == 2
+    assert prices.cost(rate, Usage(1, 1)) == 1
+    assert prices.cost(rate, Usage(0, 0)) == 0
     # Exact at scale: a million tokens of each is exactly the rates, in micro-credits.
-    assert billing.cost(rate, Usage(1_000_000, 1_000_000)) == 750_000
-    huge = billing.Rate.parse("123456.789012", "0")
-    assert billing.cost(huge, Usage(10**9, 0)) == 123_456_789_012_000
+    assert prices.cost(rate, Usage(1_000_000, 1_000_000)) == 750_000
+    huge = prices.Rate.parse("123456.789012", "0")
+    assert prices.cost(huge, Usage(10**9, 0)) == 123_456_789_012_000
 
 
 def test_cached_input_and_images() -> None:
-    rate = billing.Rate.parse("2", "8", cached_input="0.5", per_image="0.01")
+    rate = prices.Rate.parse("2", "8", cached_input="0.5", per_image="0.01")
     usage = Usage(prompt_tokens=1000, completion_tokens=100, cached_tokens=800)
     # 200 x 2 + 800 x 0.5 + 100 x 8 = 1600 micro-credits; 3 images at 10000 each.
-    assert billing.cost(rate, usage) == 1600
-    assert billing.cost(rate, usage, images=3) == 31_600
-    no_cache_rate = billing.Rate.parse("2", "8")
-    assert billing.cost(no_cache_rate, usage) == 2800
+    assert prices.cost(rate, usage) == 1600
+    assert prices.cost(rate, usage, images=3) == 31_600
+    no_cache_rate = prices.Rate.parse("2", "8")
+    assert prices.cost(no_cache_rate, usage) == 2800
 
 
 def test_margin_rates_round_up() -> None:
-    assert billing.format_amount(billing.rate_with_margin("0.15", "20", "1")) == "0.18"
+    assert money.format_amount(prices.rate_with_margin("0.15", "20", "1")) == "0.18"
     # 1 / 3 = 0.333333.. -> rounded up to 0.333334, never shaving the margin.
-    assert billing.format_amount(billing.rate_with_margin("1", "0", "3")) == "0.333334"
-    assert billing.rate_with_margin("2.5", "-100", "1") == 0
+    assert money.format_amount(prices.rate_with_margin("1", "0", "3")) == "0.333334"
+    assert prices.rate_with_margin("2.5", "-100", "1") == 0
     with pytest.raises(BadRequest):
-        billing.rate_with_margin("1", "10", "0")
+        prices.rate_with_margin("1", "10", "0")
 
 
 # --- the request path -----------------------------------------------------------------------
@@ -290,7 +291,7 @@ async def test_an_unexpected_error_still_settles_the_call(
     monkeypatch: pytest.MonkeyPatch,
     stream: bool,
 ) -> None:
-    from hubproxy.providers.openai import OpenAIProvider, OpenAIStream
+    from hubproxy.providers.openai.provider import OpenAIProvider, OpenAIStream
 
     def broken(*_: Any) -> Any:
         raise KeyError("a bug in a translator")

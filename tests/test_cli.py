@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from hubproxy.cli import main
+from hubproxy.cli.main import main
 
 DEMO = '[database]\npath = "h.db"\n[[providers]]\nname = "demo"\ntype = "fake"\n'
 

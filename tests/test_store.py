@@ -9,9 +9,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from hubproxy import calls, tasks
+from hubproxy import tasks
 from hubproxy.api.state import GATEWAY
 from hubproxy.config import DatabaseSettings
+from hubproxy.gateway import record
 from hubproxy.store import db
 from hubproxy.store.migrate import MigrationError, available, migrate, migrations_dir
 from hubproxy.store.writer import Writer
@@ -19,8 +20,8 @@ from tests.conftest import Hub, HubFactory
 from tests.fakes.openai_upstream import FakeOpenAI
 
 
-def a_call(request_id: str, age_ms: int = 0) -> calls.Call:
-    call = calls.Call.begin(
+def a_call(request_id: str, age_ms: int = 0) -> record.Call:
+    call = record.Call.begin(
         request_id=request_id, user_id=None, api_key_id=None, provider="p", model="m",
         type="chat", stream=False, trace_id=None,
     )  # fmt: skip

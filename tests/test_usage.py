@@ -6,7 +6,7 @@ import openai
 import pytest
 
 from hubproxy.api.state import READER
-from hubproxy.calls import now_ms
+from hubproxy.gateway.record import now_ms
 from hubproxy.store import usage
 from tests.conftest import Hub
 

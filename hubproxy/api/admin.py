@@ -10,11 +10,18 @@ from aiohttp import web
 
 from hubproxy.api import user as views
 from hubproxy.api.common import authenticate, read_json
+from hubproxy.api.context import REQUEST_ID
 from hubproxy.api.state import CREDITS, GATEWAY, RATES, READER
-from hubproxy.auth import Principal
-from hubproxy.context import REQUEST_ID
+from hubproxy.billing.pricing import (
+    KINDS,
+    MAX_BALANCE,
+    given_rates,
+    margin_rates,
+    only,
+    signed_amount,
+)
 from hubproxy.errors import BadRequest, NotFound, ServiceUnavailable
-from hubproxy.pricing import KINDS, MAX_BALANCE, given_rates, margin_rates, only, signed_amount
+from hubproxy.gateway.auth import Principal
 from hubproxy.store import ledger, reports
 
 routes = web.RouteTableDef()

@@ -9,8 +9,8 @@ from aiohttp import web
 
 from hubproxy.api.middleware import PRINCIPAL_NAME
 from hubproxy.api.state import FOLLOWER, KEYS
-from hubproxy.auth import Principal
 from hubproxy.errors import BadRequest, Unauthorized
+from hubproxy.gateway.auth import Principal
 
 
 async def authenticate(request: web.Request) -> Principal:

@@ -11,8 +11,8 @@ from collections.abc import Awaitable, Callable
 import structlog
 from aiohttp import web
 
+from hubproxy.api.context import CALL, REQUEST_ID, TRACE_HEADERS, TRACE_ID
 from hubproxy.api.state import SETTINGS, TRACING
-from hubproxy.context import CALL, REQUEST_ID, TRACE_HEADERS, TRACE_ID
 from hubproxy.errors import HubError, MethodNotAllowed, NotFound, PayloadTooLarge, from_status
 
 ErrorBody = Callable[[HubError], bytes]

@@ -7,7 +7,7 @@ from aiohttp import web
 from hubproxy.api.common import authenticate, read_json, require
 from hubproxy.api.middleware import ErrorBody
 from hubproxy.api.state import GATEWAY
-from hubproxy.providers.anthropic import anthropic_error_body
+from hubproxy.providers.anthropic.provider import anthropic_error_body
 
 routes = web.RouteTableDef()
 ERROR_BODIES: dict[str, ErrorBody] = {"/v1/messages": anthropic_error_body}

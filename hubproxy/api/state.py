@@ -5,13 +5,13 @@ from __future__ import annotations
 import aiosqlite
 from aiohttp import web
 
-from hubproxy.auth import KeyCache
+from hubproxy.billing.credits import Credits, RateBook
 from hubproxy.config import Settings
-from hubproxy.credits import Credits, RateBook
-from hubproxy.proxy import Gateway
-from hubproxy.routing import Router
+from hubproxy.gateway.auth import KeyCache
+from hubproxy.gateway.core import Gateway
+from hubproxy.gateway.routing import Router
 from hubproxy.tasks import Follower
-from hubproxy.telemetry import Tracing
+from hubproxy.telemetry.setup import Tracing
 
 SETTINGS = web.AppKey("settings", Settings)
 KEYS = web.AppKey("keys", KeyCache)

@@ -12,10 +12,10 @@ from aiohttp import web
 
 from hubproxy.api.common import authenticate
 from hubproxy.api.state import CREDITS, GATEWAY, READER
-from hubproxy.billing import format_amount
-from hubproxy.calls import now_ms
 from hubproxy.errors import BadRequest, NotFound
+from hubproxy.money import format_amount
 from hubproxy.store import reports, usage
+from hubproxy.store.clock import now_ms
 
 routes = web.RouteTableDef()
 

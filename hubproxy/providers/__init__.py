@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from hubproxy.config import ProviderSettings
-from hubproxy.providers.anthropic import AnthropicProvider
-from hubproxy.providers.azure import AzureProvider
+from hubproxy.gateway.demo import FakeProvider
+from hubproxy.providers.anthropic.provider import AnthropicProvider
+from hubproxy.providers.azure.provider import AzureProvider
 from hubproxy.providers.base import Provider
-from hubproxy.providers.fake import FakeProvider
-from hubproxy.providers.gemini import GeminiProvider
-from hubproxy.providers.openai import OpenAIProvider
+from hubproxy.providers.gemini.provider import GeminiProvider
+from hubproxy.providers.openai.provider import OpenAIProvider
 
 FORMATS: dict[str, Callable[[ProviderSettings], Provider]] = {
     "openai": OpenAIProvider,

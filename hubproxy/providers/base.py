@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from hubproxy.errors import HubError
-from hubproxy.streaming.sse import Event
+from hubproxy.providers.sse import Event
 
 JSON = dict[str, Any]
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from hubproxy import auth
-from hubproxy.calls import now_ms
+from hubproxy.store.clock import now_ms
 from hubproxy.store.writer import Op
 
 
@@ -13,11 +12,11 @@ def create_user(name: str, role: str) -> Op:
     return "INSERT INTO users (name, role, created_at) VALUES (?, ?, ?)", (name, role, now_ms())
 
 
-def create_key(user_id: int, key: str, label: str) -> Op:
+def create_key(user_id: int, key_hash: str, prefix: str, label: str) -> Op:
     return (
         "INSERT INTO api_keys (user_id, label, prefix, key_hash, created_at) "
         "VALUES (?, ?, ?, ?, ?)",
-        (user_id, label, auth.visible_prefix(key), auth.hash_key(key), now_ms()),
+        (user_id, label, prefix, key_hash, now_ms()),
     )
 
 
@@ -35,9 +34,9 @@ def user_by_name(conn: sqlite3.Connection, name: str) -> sqlite3.Row | None:
     return row
 
 
-def key_by_hash(conn: sqlite3.Connection, key: str) -> sqlite3.Row | None:
+def key_by_hash(conn: sqlite3.Connection, key_hash: str) -> sqlite3.Row | None:
     row: sqlite3.Row | None = conn.execute(
-        "SELECT id, prefix FROM api_keys WHERE key_hash = ?", (auth.hash_key(key),)
+        "SELECT id, prefix FROM api_keys WHERE key_hash = ?", (key_hash,)
     ).fetchone()
     return row
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import aiosqlite
 
-from hubproxy.calls import now_ms
+from hubproxy.store.clock import now_ms
 from hubproxy.store.writer import Op
 
 _ENTRY = (

@@ -12,7 +12,7 @@ from typing import Any
 
 import aiosqlite
 
-from hubproxy.billing import format_amount
+from hubproxy.money import format_amount
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,7 @@ from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from hubproxy.config import ProviderSettings
 from hubproxy.errors import BadRequest, HubError
 from hubproxy.providers import make
-from hubproxy.providers.anthropic import (
+from hubproxy.providers.anthropic.provider import (
     AnthropicPassthroughStream,
     AnthropicProvider,
     AnthropicStream,
@@ -28,9 +28,9 @@ from hubproxy.providers.anthropic import (
     openai_request_from_messages,
 )
 from hubproxy.providers.base import StreamTranslator, Usage
-from hubproxy.providers.gemini import GeminiStream
-from hubproxy.providers.openai import OpenAIStream
-from hubproxy.streaming.sse import Decoder
+from hubproxy.providers.gemini.provider import GeminiStream
+from hubproxy.providers.openai.provider import OpenAIStream
+from hubproxy.providers.sse import Decoder
 
 DATA = Path(__file__).parent.parent / "data"
 SETTINGS = ProviderSettings(

@@ -6,8 +6,8 @@ import orjson
 
 from hubproxy.config import ProviderSettings
 from hubproxy.providers import make
-from hubproxy.providers.azure import AzureProvider
-from hubproxy.providers.openai import OpenAIStream
+from hubproxy.providers.azure.provider import AzureProvider
+from hubproxy.providers.openai.provider import OpenAIStream
 
 BASE = "https://contoso.openai.azure.com"
 

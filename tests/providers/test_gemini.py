@@ -16,9 +16,9 @@ from hubproxy.config import ProviderSettings
 from hubproxy.errors import BadRequest, HubError
 from hubproxy.providers import make
 from hubproxy.providers.base import Usage
-from hubproxy.providers.gemini import GeminiProvider, GeminiStream
-from hubproxy.providers.gemini_request import SKIP_SIGNATURE
-from hubproxy.streaming.sse import Decoder, Event
+from hubproxy.providers.gemini.provider import GeminiProvider, GeminiStream
+from hubproxy.providers.gemini.request import SKIP_SIGNATURE
+from hubproxy.providers.sse import Decoder, Event
 from tests.providers.test_anthropic import JSONISH, data_events, same_for_every_cut
 
 DATA = Path(__file__).parent.parent / "data"

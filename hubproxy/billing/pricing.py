@@ -6,13 +6,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from hubproxy import billing
+from hubproxy import money
+from hubproxy.billing import prices
 from hubproxy.errors import BadRequest, HubError, Unprocessable
 
 KINDS = ("grant", "adjustment", "refund")
-MAX_AMOUNT = 10**9 * billing.MICRO  # one grant: a billion credits
+MAX_AMOUNT = 10**9 * money.MICRO  # one grant: a billion credits
 MAX_BALANCE = 10**18  # micro-credits; far below SQLite's 2**63 integers
-MAX_RATE = 10**6 * billing.MICRO  # a million credits per 1M tokens (or per image)
+MAX_RATE = 10**6 * money.MICRO  # a million credits per 1M tokens (or per image)
 MAX_RATES = 1000  # entries in one change
 RATE_FIELDS = frozenset({"model", "type", "input", "output", "cached_input", "per_image"})
 
@@ -43,7 +44,7 @@ def signed_amount(value: Any, *, negative_ok: bool) -> int:
             "'amount' must be positive; use kind 'adjustment' to take credits.", param="amount"
         )
     try:
-        micro = billing.parse_amount(value, "amount")
+        micro = money.parse_amount(value, "amount")
     except BadRequest as exc:
         exc.param = "amount"
         raise
@@ -79,7 +80,7 @@ def entries(body: dict[str, Any], name: str) -> list[tuple[str, str, str, dict[s
     return out
 
 
-def checked(where: str, make: Callable[..., billing.Rate], *args: Any) -> billing.Rate:
+def checked(where: str, make: Callable[..., prices.Rate], *args: Any) -> prices.Rate:
     """The rate `make(*args)` builds, with `where` in its error, and within bounds."""
     try:
         rate = make(*args)
@@ -91,17 +92,17 @@ def checked(where: str, make: Callable[..., billing.Rate], *args: Any) -> billin
     return rate
 
 
-def given_rates(body: dict[str, Any]) -> dict[tuple[str, str], billing.Rate]:
+def given_rates(body: dict[str, Any]) -> dict[tuple[str, str], prices.Rate]:
     return {
         (model, kind): checked(
-            where, billing.Rate.parse, e["input"], e["output"], e.get("cached_input"),
+            where, prices.Rate.parse, e["input"], e["output"], e.get("cached_input"),
             e.get("per_image", 0),
         )
         for where, model, kind, e in entries(body, "rates")
     }  # fmt: skip
 
 
-def margin_rates(body: dict[str, Any]) -> dict[tuple[str, str], billing.Rate]:
+def margin_rates(body: dict[str, Any]) -> dict[tuple[str, str], prices.Rate]:
     """rate = unit cost × (1 + margin%) / credit price, for each price of each model."""
     margin = body.get("margin_percent")
     if margin is None:
@@ -111,12 +112,12 @@ def margin_rates(body: dict[str, Any]) -> dict[tuple[str, str], billing.Rate]:
         if isinstance(value, bool) or not isinstance(value, str | int | float):
             raise BadRequest(f"'{name}' must be a decimal number.", param=name)
 
-    def rate(e: dict[str, Any]) -> billing.Rate:
+    def rate(e: dict[str, Any]) -> prices.Rate:
         def of(v: Any) -> int:
-            return billing.rate_with_margin(v, margin, price)
+            return prices.rate_with_margin(v, margin, price)
 
         cached = e.get("cached_input")
-        return billing.Rate(
+        return prices.Rate(
             of(e["input"]), of(e["output"]), None if cached is None else of(cached),
             of(e.get("per_image", 0)),
         )  # fmt: skip

@@ -19,7 +19,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from hubproxy import billing, tokens
+from hubproxy import money
+from hubproxy.billing import prices, tokens
 from hubproxy.errors import Forbidden, PaymentRequired
 from hubproxy.providers.base import JSON, Usage
 from hubproxy.store import ledger
@@ -32,7 +33,7 @@ RateKey = tuple[str, str, str]  # provider, model, type
 class Hold:
     user_id: int
     amount: int  # micro-credits set aside
-    rate: billing.Rate
+    rate: prices.Rate
     images: int = 0  # priced per image when the rate says so
     settled: bool = False
 
@@ -41,17 +42,17 @@ class RateBook:
     """Rates by (provider, model, type), replaced whole from the model_rates table."""
 
     def __init__(self) -> None:
-        self._rates: dict[RateKey, billing.Rate] = {}
+        self._rates: dict[RateKey, prices.Rate] = {}
 
     def replace(self, rows: Iterable[Mapping[str, Any]]) -> None:
         self._rates = {
-            (r["provider"], r["model"], r["type"]): billing.Rate.parse(
+            (r["provider"], r["model"], r["type"]): prices.Rate.parse(
                 r["input"], r["output"], r["cached_input"], r["per_image"]
             )
             for r in rows
         }
 
-    def get(self, provider: str, model: str, kind: str) -> billing.Rate | None:
+    def get(self, provider: str, model: str, kind: str) -> prices.Rate | None:
         return self._rates.get((provider, model, kind))
 
     def __len__(self) -> int:
@@ -94,12 +95,12 @@ class Credits:
                 param="model",
             )
         images = tokens.images(body) if rate.per_image else 0
-        amount = billing.hold(rate, tokens.prompt(body), self._max_output(body, kind), images)
+        amount = prices.hold(rate, tokens.prompt(body), self._max_output(body, kind), images)
         available = self.available(user_id)
         if amount > available:
             raise PaymentRequired(
-                f"Insufficient credits: {billing.format_amount(max(available, 0))} available, "
-                f"this call needs up to {billing.format_amount(amount)}.",
+                f"Insufficient credits: {money.format_amount(max(available, 0))} available, "
+                f"this call needs up to {money.format_amount(amount)}.",
                 code="insufficient_credits",
             )
         self.held[user_id] = self.held.get(user_id, 0) + amount
@@ -115,7 +116,7 @@ class Credits:
         if not self.held[hold.user_id]:
             del self.held[hold.user_id]
         # Nothing reached the upstream without usage: no tokens, and no images, to pay for.
-        amount = billing.cost(hold.rate, usage, hold.images) if usage is not None else 0
+        amount = prices.cost(hold.rate, usage, hold.images) if usage is not None else 0
         if amount == 0:
             return 0, []
         self.balances[hold.user_id] = self.balances.get(hold.user_id, 0) - amount

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 
 from hubproxy.providers.base import JSON
-from hubproxy.providers.openai_chat import (
+from hubproxy.providers.openai.chat import (
     bad,
     check_single_choice,
     data_url,

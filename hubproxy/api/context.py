@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from hubproxy.calls import Call
+from hubproxy.gateway.record import Call
 
 REQUEST_ID = web.RequestKey("request_id", str)
 TRACE_ID = web.RequestKey("trace_id", str)

@@ -15,10 +15,10 @@ import orjson
 from hubproxy.config import ProviderSettings
 from hubproxy.errors import HubError, UpstreamError, from_upstream
 from hubproxy.providers.base import JSON, Reply, UpstreamRequest, Usage
-from hubproxy.providers.gemini_request import embed_body, generate_body, model_path
-from hubproxy.providers.openai import loads, wants_usage
-from hubproxy.providers.openai_chat import DONE, ChunkWriter, completion, tool_call_json
-from hubproxy.streaming.sse import Event
+from hubproxy.providers.gemini.request import embed_body, generate_body, model_path
+from hubproxy.providers.openai.chat import DONE, ChunkWriter, completion, tool_call_json
+from hubproxy.providers.openai.provider import loads, wants_usage
+from hubproxy.providers.sse import Event
 
 FINISH = {
     "STOP": "stop",

@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hubproxy.streaming.sse import Decoder, Event, encode
+from hubproxy.providers.sse import Decoder, Event, encode
 
 ENDINGS = (b"\n", b"\r\n", b"\r")
 # Values: anything but line breaks, with multi-byte UTF-8 so cuts fall inside characters.

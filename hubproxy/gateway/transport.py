@@ -11,9 +11,9 @@ import aiohttp
 
 from hubproxy.config import ProviderSettings, Settings
 from hubproxy.errors import GatewayTimeout, HubError, UpstreamError
+from hubproxy.gateway.demo import FakeProvider
 from hubproxy.providers import make
 from hubproxy.providers.base import Provider, UpstreamRequest
-from hubproxy.providers.fake import FakeProvider
 
 # A key that the upstream refused or rate-limited rests this long before it is tried again.
 _REST_S = {401: 300.0, 403: 300.0, 429: 30.0}

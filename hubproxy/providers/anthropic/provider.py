@@ -12,15 +12,15 @@ import orjson
 
 from hubproxy.config import ProviderSettings
 from hubproxy.errors import BadRequest, HubError, UpstreamError, from_upstream
-from hubproxy.providers.anthropic_inbound import (
+from hubproxy.providers.anthropic.inbound import (
     MessagesStreamFromOpenAI,
     anthropic_error_body,
     anthropic_error_event,
     messages_reply_from_openai,
     openai_request_from_messages,
 )
-from hubproxy.providers.anthropic_request import messages_body
-from hubproxy.providers.anthropic_stream import (
+from hubproxy.providers.anthropic.request import messages_body
+from hubproxy.providers.anthropic.stream import (
     AnthropicPassthroughStream,
     AnthropicStream,
     error_of,
@@ -28,10 +28,10 @@ from hubproxy.providers.anthropic_stream import (
     usage_of,
 )
 from hubproxy.providers.base import JSON, Reply, UpstreamRequest
-from hubproxy.providers.openai import loads, wants_usage
-from hubproxy.providers.openai_chat import completion, tool_call_json
+from hubproxy.providers.openai.chat import completion, tool_call_json
+from hubproxy.providers.openai.provider import loads, wants_usage
 
-__all__ = [
+__all__ = [  # re-exported by the package
     "AnthropicPassthroughStream",
     "AnthropicProvider",
     "AnthropicStream",

@@ -9,19 +9,19 @@ from dataclasses import dataclass
 import orjson
 from aiohttp import web
 
-from hubproxy import tokens
-from hubproxy.auth import Principal
-from hubproxy.calls import Call
-from hubproxy.context import CALL, REQUEST_ID, TRACE_HEADERS, TRACE_ID
-from hubproxy.credits import Credits, Hold
+from hubproxy.api.context import CALL, REQUEST_ID, TRACE_HEADERS, TRACE_ID
+from hubproxy.billing import tokens
+from hubproxy.billing.credits import Credits, Hold
 from hubproxy.errors import HubError
-from hubproxy.providers import anthropic
+from hubproxy.gateway import stream as pipeline
+from hubproxy.gateway.auth import Principal
+from hubproxy.gateway.record import Call
+from hubproxy.gateway.routing import Route, Router
+from hubproxy.gateway.transport import Response, Upstream
+from hubproxy.providers import anthropic, sse
 from hubproxy.providers.base import JSON, Provider, Reply, StreamTranslator, UpstreamRequest, Usage
-from hubproxy.routing import Route, Router
 from hubproxy.store import usage
 from hubproxy.store.writer import Op, Writer
-from hubproxy.streaming import pipeline, sse
-from hubproxy.upstream import Response, Upstream
 
 
 @dataclass(frozen=True, slots=True)

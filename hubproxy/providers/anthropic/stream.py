@@ -11,9 +11,9 @@ from typing import Any
 
 from hubproxy.errors import HubError, UpstreamError, from_upstream
 from hubproxy.providers.base import JSON, Usage
-from hubproxy.providers.openai import loads
-from hubproxy.providers.openai_chat import ChunkWriter, tool_call_json
-from hubproxy.streaming.sse import Event
+from hubproxy.providers.openai.chat import ChunkWriter, tool_call_json
+from hubproxy.providers.openai.provider import loads
+from hubproxy.providers.sse import Event
 
 # Anthropic's documented error types and the HTTP status each stands for.
 STATUS_BY_TYPE = {

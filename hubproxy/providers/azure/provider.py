@@ -6,7 +6,7 @@ from urllib.parse import quote
 
 from hubproxy.config import ProviderSettings
 from hubproxy.providers.base import JSON, UpstreamRequest
-from hubproxy.providers.openai import OpenAIProvider
+from hubproxy.providers.openai.provider import OpenAIProvider
 
 DEFAULT_API_VERSION = "2024-10-21"  # the GA data-plane version
 

@@ -14,16 +14,16 @@ from typing import Any
 import orjson
 
 from hubproxy.errors import HubError, UpstreamError
-from hubproxy.providers.anthropic_inbound_stream import (
+from hubproxy.providers.anthropic.inbound_stream import (
     STOP_BY_FINISH,
     MessagesStreamFromOpenAI,
     anthropic_usage,
     message_id,
 )
 from hubproxy.providers.base import JSON
-from hubproxy.providers.openai import loads, usage_of
-from hubproxy.providers.openai_chat import bad, number, unsupported
-from hubproxy.streaming.sse import encode
+from hubproxy.providers.openai.chat import bad, number, unsupported
+from hubproxy.providers.openai.provider import loads, usage_of
+from hubproxy.providers.sse import encode
 
 __all__ = [
     "MessagesStreamFromOpenAI",

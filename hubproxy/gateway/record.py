@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass
 
 from hubproxy.providers.base import Usage
+from hubproxy.store.clock import now_ms
 from hubproxy.store.writer import Op
 
 _INSERT = (
@@ -34,10 +35,6 @@ _SWEEP = (
     "UPDATE model_calls SET status = 'failed', error = ?, finished_at = ? "
     "WHERE status = 'processing' AND created_at < ?"
 )
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def new_id() -> str:

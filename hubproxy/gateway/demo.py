@@ -16,7 +16,7 @@ import orjson
 
 from hubproxy.errors import BadRequest
 from hubproxy.providers.base import JSON, UpstreamRequest
-from hubproxy.providers.openai import OpenAIProvider
+from hubproxy.providers.openai.provider import OpenAIProvider
 
 
 class FakeProvider(OpenAIProvider):

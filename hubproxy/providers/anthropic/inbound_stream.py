@@ -12,8 +12,8 @@ from typing import Any
 import orjson
 
 from hubproxy.providers.base import JSON, StreamTranslator, Usage
-from hubproxy.providers.openai import loads
-from hubproxy.streaming.sse import Decoder, Event, encode
+from hubproxy.providers.openai.provider import loads
+from hubproxy.providers.sse import Decoder, Event, encode
 
 STOP_BY_FINISH = {
     "stop": "end_turn",

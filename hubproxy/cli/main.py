@@ -6,15 +6,16 @@ import argparse
 import asyncio
 import gc
 import signal
-import sqlite3
 import sys
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 
 import structlog
 
-from hubproxy import auth, config, pricing
-from hubproxy.config import ConfigError, Settings
+from hubproxy.billing import pricing
+from hubproxy.cli import billing
+from hubproxy.cli.common import UsageError, database, settings_of, table, timestamp
+from hubproxy.config import ConfigError
+from hubproxy.gateway import auth
 from hubproxy.store import accounts, db
 from hubproxy.store.migrate import MigrationError, migrate
 from hubproxy.store.writer import apply
@@ -28,10 +29,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, MigrationError, UsageError) as exc:
         print(f"hubproxy: {exc}", file=sys.stderr)
         return 2
-
-
-class UsageError(Exception):
-    """A command given something it cannot act on; the message says what to do instead."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -74,8 +71,6 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("id", type=int)
     p.set_defaults(run=_keys_revoke)
 
-    from hubproxy import cli_billing  # late: it imports this module's helpers
-
     rates = sub.add_parser("rates", help="model prices").add_subparsers(required=True)
     p = rates.add_parser("set", parents=[common], help="set a model's rate (credits per 1M tokens)")
     p.add_argument("model", help="provider/model")
@@ -84,9 +79,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--cached-input", help="credits per 1M cached input tokens (default: --input)")
     p.add_argument("--per-image", default="0", help="credits per image")
     p.add_argument("--type", choices=("chat", "embedding"), default="chat")
-    p.set_defaults(run=cli_billing.rates_set)
+    p.set_defaults(run=billing.rates_set)
     rates.add_parser("list", parents=[common], help="list rates").set_defaults(
-        run=cli_billing.rates_list
+        run=billing.rates_list
     )
     p = rates.add_parser(
         "bulk", parents=[common], help="set rates from unit costs: cost x (1 + margin%%) / price"
@@ -95,7 +90,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--margin", required=True, help="margin in percent, e.g. 20")
     p.add_argument("--credit-price", default="1", help="money one credit sells for")
     p.add_argument("--dry-run", action="store_true", help="show the new rates, change nothing")
-    p.set_defaults(run=cli_billing.rates_bulk)
+    p.set_defaults(run=billing.rates_bulk)
 
     p = sub.add_parser("calls", parents=[common], help="list model calls, newest first")
     p.add_argument("--user")
@@ -103,12 +98,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="provider/model")
     p.add_argument("--limit", type=int, default=50)
     p.add_argument("--format", choices=("table", "csv"), default="table")
-    p.set_defaults(run=cli_billing.calls)
+    p.set_defaults(run=billing.calls)
     p = sub.add_parser("usage", parents=[common], help="usage by day, hour or model")
     p.add_argument("--user")
     p.add_argument("--group-by", choices=("day", "hour", "model"), default="day")
     p.add_argument("--days", type=int, default=7, help="how far back (default 7)")
-    p.set_defaults(run=cli_billing.usage_report)
+    p.set_defaults(run=billing.usage_report)
 
     credits = sub.add_parser("credits", help="balances and grants").add_subparsers(required=True)
     p = credits.add_parser("grant", parents=[common], help="grant (or adjust) a user's credits")
@@ -116,21 +111,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("amount", help="credits, a decimal number (e.g. 25 or 0.5; -3 to adjust)")
     p.add_argument("--kind", choices=pricing.KINDS, default="grant")
     p.add_argument("--note", default="")
-    p.set_defaults(run=cli_billing.credits_grant)
+    p.set_defaults(run=billing.credits_grant)
     p = credits.add_parser("balance", parents=[common], help="show balances")
     p.add_argument("user", nargs="?")
-    p.set_defaults(run=cli_billing.credits_balance)
+    p.set_defaults(run=billing.credits_balance)
     return parser
-
-
-def settings_of(args: argparse.Namespace, *, secrets: bool = False) -> Settings:
-    return config.load(config.locate(args.config), secrets=secrets)
-
-
-def database(args: argparse.Namespace) -> sqlite3.Connection:
-    conn = db.connect(settings_of(args).database)
-    migrate(conn)
-    return conn
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -138,7 +123,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     from hubproxy.app import start
     from hubproxy.tasks import Tasks
-    from hubproxy.telemetry import setup_logging
+    from hubproxy.telemetry.setup import setup_logging
 
     settings = settings_of(args, secrets=True)
     secrets = [k.reveal() for p in settings.providers for k in p.api_keys]
@@ -206,7 +191,7 @@ def _users_create(args: argparse.Namespace) -> int:
 
 def _users_list(args: argparse.Namespace) -> int:
     rows = accounts.users(database(args))
-    table(["id", "name", "role", "created"], [(r[0], r[1], r[2], _time(r[3])) for r in rows])
+    table(["id", "name", "role", "created"], [(r[0], r[1], r[2], timestamp(r[3])) for r in rows])
     return 0
 
 
@@ -219,8 +204,11 @@ def _keys_create(args: argparse.Namespace) -> int:
         print(f"created user {args.user} (member)")
     assert user is not None
     key = auth.new_key()
-    apply(conn, [accounts.create_key(user["id"], key, args.label)])
-    row = accounts.key_by_hash(conn, key)
+    apply(
+        conn,
+        [accounts.create_key(user["id"], auth.hash_key(key), auth.visible_prefix(key), args.label)],
+    )
+    row = accounts.key_by_hash(conn, auth.hash_key(key))
     assert row is not None
     print(f"created key {row['id']} ({row['prefix']}…) for {args.user}; it is shown only once:")
     print(key)
@@ -231,7 +219,7 @@ def _keys_list(args: argparse.Namespace) -> int:
     rows = accounts.keys(database(args), args.user)
     table(
         ["id", "user", "label", "prefix", "created", "revoked"],
-        [(r[0], r[1], r[2], r[3] + "…", _time(r[4]), _time(r[5])) for r in rows],
+        [(r[0], r[1], r[2], r[3] + "…", timestamp(r[4]), timestamp(r[5])) for r in rows],
     )
     return 0
 
@@ -247,16 +235,3 @@ def _keys_revoke(args: argparse.Namespace) -> int:
     apply(conn, [accounts.revoke_key(args.id)])
     print(f"revoked key {args.id} ({row['prefix']}…); running servers drop it within seconds")
     return 0
-
-
-def _time(ms: int | None) -> str:
-    if ms is None:
-        return "-"
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
-    cells = [headers] + [[str(c) for c in row] for row in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    for row in cells:
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())

@@ -14,12 +14,12 @@ from collections.abc import Callable
 import structlog
 from aiohttp import web
 
-from hubproxy.calls import Call
-from hubproxy.context import REQUEST_ID
+from hubproxy.api.context import REQUEST_ID
 from hubproxy.errors import HubError, UpstreamError
+from hubproxy.gateway.record import Call
+from hubproxy.gateway.transport import Response
 from hubproxy.providers.base import StreamTranslator
-from hubproxy.streaming.sse import Decoder
-from hubproxy.upstream import Response
+from hubproxy.providers.sse import Decoder
 
 SSE_HEADERS = {
     "Content-Type": "text/event-stream; charset=utf-8",

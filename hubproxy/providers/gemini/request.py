@@ -16,7 +16,7 @@ from urllib.parse import quote, urlsplit
 import orjson
 
 from hubproxy.providers.base import JSON
-from hubproxy.providers.openai_chat import (
+from hubproxy.providers.openai.chat import (
     bad,
     check_single_choice,
     data_url,

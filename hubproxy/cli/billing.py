@@ -14,8 +14,9 @@ from typing import TypeVar
 
 import aiosqlite
 
-from hubproxy import billing, pricing
-from hubproxy.cli import UsageError, database, settings_of, table
+from hubproxy import money
+from hubproxy.billing import prices, pricing
+from hubproxy.cli.common import UsageError, database, settings_of, table
 from hubproxy.errors import HubError
 from hubproxy.store import accounts, db, ledger, reports, usage
 from hubproxy.store.writer import apply
@@ -28,7 +29,7 @@ def rates_set(args: argparse.Namespace) -> int:
     if not (sep and provider and model):
         raise UsageError(f"model must be provider/model, got {args.model!r}")
     rate = _money(
-        lambda: billing.Rate.parse(args.input, args.output, args.cached_input, args.per_image)
+        lambda: prices.Rate.parse(args.input, args.output, args.cached_input, args.per_image)
     )
     apply(database(args), [ledger.set_rate(provider, model, args.type, rate.strings())])
     shown = ", ".join(f"{k} {v}" for k, v in rate.strings().items() if v is not None)
@@ -57,8 +58,8 @@ def credits_grant(args: argparse.Namespace) -> int:
         lambda: pricing.signed_amount(args.amount, negative_ok=args.kind == "adjustment")
     )
     apply(conn, [ledger.entry(user["id"], args.kind, amount, source="", note=args.note)])
-    balance = billing.format_amount(ledger.balance_of(conn, user["id"]))
-    print(f"{args.kind} of {billing.format_amount(amount)} credits to {args.user}; "
+    balance = money.format_amount(ledger.balance_of(conn, user["id"]))
+    print(f"{args.kind} of {money.format_amount(amount)} credits to {args.user}; "
           f"balance {balance}")  # fmt: skip
     return 0
 
@@ -74,7 +75,7 @@ def credits_balance(args: argparse.Namespace) -> int:
                         (args.user,) if args.user else ())  # fmt: skip
     table(
         ["user", "balance", "ledger sum"],
-        [(r[0], billing.format_amount(r[1]), billing.format_amount(r[2])) for r in rows],
+        [(r[0], money.format_amount(r[1]), money.format_amount(r[2])) for r in rows],
     )
     return 0
 
@@ -139,7 +140,7 @@ def usage_report(args: argparse.Namespace) -> int:
         table(
             [key, "requests", "errors", "prompt", "completion", "credits", "p50 ms", "p95 ms"],
             [(r[key] if key == "model" else reports.iso(r[key]), r["requests"], r["errors"],
-              r["prompt_tokens"], r["completion_tokens"], billing.format_amount(r["credits"]),
+              r["prompt_tokens"], r["completion_tokens"], money.format_amount(r["credits"]),
               r["p50_duration_ms"], r["p95_duration_ms"]) for r in rows],
         )  # fmt: skip
 

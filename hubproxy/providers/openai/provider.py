@@ -10,7 +10,7 @@ import orjson
 from hubproxy.config import ProviderSettings
 from hubproxy.errors import HubError, UpstreamError, from_upstream
 from hubproxy.providers.base import JSON, Reply, UpstreamRequest, Usage
-from hubproxy.streaming.sse import Event
+from hubproxy.providers.sse import Event
 
 DONE = b"data: [DONE]\n\n"
 # `"usage":null`, as the upstream adds it to every chunk once include_usage is on. A JSON

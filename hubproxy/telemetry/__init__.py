@@ -1,0 +1,1 @@
+"""Telemetry: structured logs with redaction, and traces (W3C propagation, optional spans)."""
