@@ -20,6 +20,7 @@ from hubproxy.api.state import (
     ROUTER,
     SETTINGS,
     TRACING,
+    WRITER,
 )
 from hubproxy.billing import prices
 from hubproxy.billing.credits import Credits, RateBook
@@ -28,8 +29,9 @@ from hubproxy.config import Settings
 from hubproxy.gateway import record
 from hubproxy.gateway.auth import KeyCache
 from hubproxy.gateway.core import Gateway
+from hubproxy.gateway.flight import Books
 from hubproxy.gateway.routing import Router
-from hubproxy.gateway.transport import Upstream
+from hubproxy.gateway.upstream import Upstreams
 from hubproxy.store import db, ledger, usage
 from hubproxy.store.clock import now_ms
 from hubproxy.store.migrate import migrate
@@ -71,6 +73,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     migrate(conn)
     writer = Writer(conn)
     writer.start()
+    app[WRITER] = writer
     # Calls left `processing` by a previous run can never finish now.
     await writer.commit(record.sweep_op(now_ms(), CRASHED))
     await writer.commit(*_seed_rates(settings))
@@ -80,11 +83,11 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     credits.load(*await ledger.snapshot(reader))
     follower = app[FOLLOWER] = tasks.Follower(reader, _follow(app, reader))
     await follower.refresh()
-    upstream = Upstream(settings)
-    await upstream.start()
+    upstreams = Upstreams(settings)
+    await upstreams.start()
     rollups = usage.Rollups()
     writer.add_source(rollups.drain)
-    app[GATEWAY] = Gateway(app[ROUTER], upstream, writer, credits, rollups)
+    app[GATEWAY] = Gateway(app[ROUTER], upstreams.by_name, Books(credits, writer, rollups))
     background = tasks.Tasks()
     background.every("follow-database", settings.auth.reload_interval_s, follower)
     background.every(
@@ -100,7 +103,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await background.stop()
-        await upstream.close()
+        await upstreams.close()
         await writer.close()
         await reader.close()
         await checkpointer.close()

@@ -17,7 +17,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from hubproxy.api import admin
-from hubproxy.api.state import CREDITS, GATEWAY, RATES
+from hubproxy.api.state import CREDITS, RATES, WRITER
 from hubproxy.billing.prices import Rate
 from hubproxy.store.reports import CSV_FIELDS
 from tests.conftest import Hub, HubFactory, add_key
@@ -61,7 +61,7 @@ class World:
         return body
 
     async def flush(self) -> None:
-        await self.hub.app[GATEWAY].writer.flush()
+        await self.hub.app[WRITER].flush()
 
     def ledger_rows(self) -> int:
         return int(self.hub.rows("SELECT count(*) FROM credit_ledger")[0][0])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import subprocess
 import sys
@@ -317,4 +318,33 @@ async def test_an_unexpected_error_still_settles_the_call(
     [row] = hub.calls()
     assert row["error"] == "internal error: KeyError"
     assert hub.app[CREDITS].held == {}, "the hold outlived its call"
+    ledger_agrees(hub)
+
+
+async def test_a_call_abandoned_before_its_first_byte_pays_its_prompt(
+    hub_factory: HubFactory, upstream: tuple[FakeOpenAI, str]
+) -> None:
+    """#7.4: the upstream took the request (a reasoning model thinking, say) and the client
+    left before any byte came back: the prompt estimate is billed, once, marked estimated."""
+    fake, base_url = upstream
+    hub = await billed_hub(hub_factory, base_url, [{**RATE, "model": "up/hang"}])
+    grant(hub, "alice", "1")
+    await hub.eventually(lambda: hub.app[CREDITS].balances.get(1) == 1_000_000)
+    body = {"model": "up/hang", "messages": MESSAGES, "max_tokens": 10}
+    async with aiohttp.ClientSession() as session:
+        request = asyncio.ensure_future(
+            session.post(
+                hub.url + "/v1/chat/completions", json=body,
+                headers={"Authorization": f"Bearer {hub.key}"},
+            )
+        )  # fmt: skip
+        await hub.eventually(lambda: len(fake.requests) == 1)
+        request.cancel()  # the client gives up while the upstream works
+        with contextlib.suppress(asyncio.CancelledError):
+            await request
+    await hub.eventually(lambda: [r["status"] for r in hub.calls()] == ["failed"])
+    [row] = hub.calls()
+    assert row["error"] == "client disconnected" and row["usage_estimated"] == 1
+    assert row["prompt_tokens"] > 0 and row["completion_tokens"] == 0
+    assert row["credits"] == row["prompt_tokens"]  # one micro-credit per token
     ledger_agrees(hub)

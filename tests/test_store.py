@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 
 from hubproxy import tasks
-from hubproxy.api.state import GATEWAY
+from hubproxy.api.state import WRITER
 from hubproxy.config import DatabaseSettings
 from hubproxy.gateway import record
 from hubproxy.store import db
@@ -80,7 +80,7 @@ async def test_writer_batches_and_isolates_a_bad_write(tmp_path: Path) -> None:
 
 
 async def test_sweep_fails_stale_processing_calls(hub: Hub) -> None:
-    gateway_writer = hub.app[GATEWAY].writer
+    gateway_writer = hub.app[WRITER]
     await gateway_writer.commit(a_call("r1", age_ms=3_600_000).start_op())  # an hour ago
     await gateway_writer.commit(a_call("r2").start_op())
     await tasks.sweep(gateway_writer, stale_after_s=1800)()
@@ -119,9 +119,9 @@ async def test_a_long_call_the_sweep_gave_up_on_keeps_its_real_outcome(
         headers={"Authorization": f"Bearer {hub.key}"},
     ) as r:  # fmt: skip
         await asyncio.wait_for(fake.first_sent.wait(), 5)
-        await hub.app[GATEWAY].writer.flush()
+        await hub.app[WRITER].flush()
         await asyncio.sleep(0.02)  # older than the sweep's age below
-        await tasks.sweep(hub.app[GATEWAY].writer, stale_after_s=0.01)()
+        await tasks.sweep(hub.app[WRITER], stale_after_s=0.01)()
         assert [c["status"] for c in hub.calls()] == ["failed"]
         fake.release.set()
         assert (await r.read()).endswith(b"data: [DONE]\n\n")

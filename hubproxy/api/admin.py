@@ -11,7 +11,7 @@ from aiohttp import web
 from hubproxy.api import user as views
 from hubproxy.api.common import authenticate, read_json
 from hubproxy.api.context import REQUEST_ID
-from hubproxy.api.state import CREDITS, GATEWAY, RATES, READER
+from hubproxy.api.state import CREDITS, RATES, READER, WRITER
 from hubproxy.billing.pricing import (
     KINDS,
     MAX_BALANCE,
@@ -133,7 +133,7 @@ async def admin_credits(request: web.Request) -> web.Response:
         raise BadRequest("That would take the balance out of range.", param="amount")
     op = credits.grant(target["id"], kind, amount, note)
     try:
-        await request.app[GATEWAY].writer.commit(op)
+        await request.app[WRITER].commit(op)
     except Exception:
         # Not recorded: take back what grant() moved in memory, so memory matches the ledger.
         credits.revert(target["id"], amount)
@@ -179,7 +179,7 @@ async def admin_set_rates(request: web.Request) -> web.Response:
             ledger.set_rate(model.partition("/")[0], model.partition("/")[2], kind, r.strings())
             for (model, kind), r in new.items()
         ]
-        await request.app[GATEWAY].writer.commit(*ops)
+        await request.app[WRITER].commit(*ops)
         request.app[RATES].replace(await ledger.rates(reader))  # the next call pays the new rate
     return views.reply({"dry_run": dry_run, "applied": not dry_run, "data": changes})
 

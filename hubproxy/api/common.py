@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
 from aiohttp import web
 
+from hubproxy.api.context import CALL_SLOT, REQUEST_ID, TRACE_HEADERS, TRACE_ID
 from hubproxy.api.middleware import PRINCIPAL_NAME
 from hubproxy.api.state import FOLLOWER, KEYS
 from hubproxy.errors import BadRequest, Unauthorized
 from hubproxy.gateway.auth import Principal
+from hubproxy.gateway.context import OPENAI, CallContext, Face
 
 
 async def authenticate(request: web.Request) -> Principal:
@@ -25,6 +28,28 @@ async def authenticate(request: web.Request) -> Principal:
         principal = cache.authenticate(request.headers)
     request[PRINCIPAL_NAME] = principal.user_name
     return principal
+
+
+def call_context(
+    request: web.Request,
+    principal: Principal,
+    body: dict[str, Any],
+    face: Face = OPENAI,
+    client_headers: Mapping[str, str] | None = None,
+) -> CallContext:
+    """The core's view of this request; the call it starts is left where the access line
+    finds it."""
+    ctx = CallContext(
+        request_id=request[REQUEST_ID],
+        principal=principal,
+        body=body,
+        face=face,
+        trace_id=request.get(TRACE_ID),
+        forward=request.get(TRACE_HEADERS) or {},
+        client_headers=client_headers or {},
+    )
+    request[CALL_SLOT] = ctx.slot
+    return ctx
 
 
 async def read_json(request: web.Request) -> dict[str, Any]:

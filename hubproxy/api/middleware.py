@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 import structlog
 from aiohttp import web
 
-from hubproxy.api.context import CALL, REQUEST_ID, TRACE_HEADERS, TRACE_ID
+from hubproxy.api.context import CALL_SLOT, REQUEST_ID, TRACE_HEADERS, TRACE_ID
 from hubproxy.api.state import SETTINGS, TRACING
 from hubproxy.errors import HubError, MethodNotAllowed, NotFound, PayloadTooLarge, from_status
 
@@ -88,7 +88,8 @@ def _from_http(request: web.Request, exc: web.HTTPException) -> HubError:
 
 
 def _access_line(request: web.Request, status: int, started: float) -> None:
-    call = request.get(CALL)
+    slot = request.get(CALL_SLOT)
+    call = slot.call if slot is not None else None
     fields: dict[str, object] = {
         "request_id": request[REQUEST_ID],
         "method": request.method,

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from hubproxy.api.common import authenticate, read_json, require
+from hubproxy.api.common import authenticate, call_context, read_json, require
 from hubproxy.api.middleware import ErrorBody
+from hubproxy.api.render import respond
 from hubproxy.api.state import GATEWAY
-from hubproxy.providers.anthropic.provider import anthropic_error_body
+from hubproxy.gateway.context import Face
+from hubproxy.providers import anthropic
+from hubproxy.providers.anthropic import anthropic_error_body
 
 routes = web.RouteTableDef()
 ERROR_BODIES: dict[str, ErrorBody] = {"/v1/messages": anthropic_error_body}
@@ -20,4 +23,17 @@ async def messages(request: web.Request) -> web.StreamResponse:
     require(body, "model", str, "a string such as 'anthropic/claude-sonnet-4-5'")
     require(body, "messages", list, "a non-empty list of messages")
     require(body, "max_tokens", int, "a whole number of tokens")  # Anthropic's API requires it
-    return await request.app[GATEWAY].messages(request, principal, body)
+    opt_ins = {k: v for k, v in request.headers.items() if k.lower() == "anthropic-beta"}
+    ctx = call_context(request, principal, body, face(body["model"]), client_headers=opt_ins)
+    return await respond(request, request.app[GATEWAY].messages(ctx))
+
+
+def face(model: str) -> Face:
+    """Answers in Anthropic's shape: an OpenAI-format upstream's are re-shaped (an Anthropic
+    upstream's pass through, and only the error event applies)."""
+    return Face(
+        name="anthropic",
+        stream=lambda inner: anthropic.MessagesStreamFromOpenAI(inner, model=model),
+        reply=lambda raw: anthropic.messages_reply_from_openai(raw, model),
+        error_event=anthropic.anthropic_error_event,
+    )

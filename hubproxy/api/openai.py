@@ -5,7 +5,8 @@ from __future__ import annotations
 import orjson
 from aiohttp import web
 
-from hubproxy.api.common import authenticate, read_json, require
+from hubproxy.api.common import authenticate, call_context, read_json, require
+from hubproxy.api.render import respond
 from hubproxy.api.state import GATEWAY, ROUTER
 from hubproxy.errors import BadRequest
 
@@ -20,7 +21,8 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     require(body, "messages", list, "a non-empty list of messages")
     if "stream" in body and not isinstance(body["stream"], bool):
         raise BadRequest("'stream' must be true or false.", param="stream")
-    return await request.app[GATEWAY].chat(request, principal, body)
+    ctx = call_context(request, principal, body)
+    return await respond(request, request.app[GATEWAY].chat(ctx))
 
 
 @routes.post("/v1/embeddings")
@@ -33,7 +35,8 @@ async def embeddings(request: web.Request) -> web.StreamResponse:
         raise BadRequest("Missing required parameter: 'input'.", param="input")
     if not isinstance(value, str | list) or value in ("", []):
         raise BadRequest("'input' must be a non-empty string or list.", param="input")
-    return await request.app[GATEWAY].embeddings(request, principal, body)
+    ctx = call_context(request, principal, body)
+    return await respond(request, request.app[GATEWAY].embeddings(ctx))
 
 
 @routes.get("/v1/models")

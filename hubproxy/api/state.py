@@ -10,6 +10,7 @@ from hubproxy.config import Settings
 from hubproxy.gateway.auth import KeyCache
 from hubproxy.gateway.core import Gateway
 from hubproxy.gateway.routing import Router
+from hubproxy.store.writer import Writer
 from hubproxy.tasks import Follower
 from hubproxy.telemetry.setup import Tracing
 
@@ -22,3 +23,4 @@ TRACING: web.AppKey[Tracing] = web.AppKey("tracing")
 FOLLOWER = web.AppKey("follower", Follower)
 CREDITS = web.AppKey("credits", Credits)
 RATES = web.AppKey("rates", RateBook)
+WRITER = web.AppKey("writer", Writer)

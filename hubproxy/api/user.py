@@ -11,7 +11,7 @@ import orjson
 from aiohttp import web
 
 from hubproxy.api.common import authenticate
-from hubproxy.api.state import CREDITS, GATEWAY, READER
+from hubproxy.api.state import CREDITS, READER, WRITER
 from hubproxy.errors import BadRequest, NotFound
 from hubproxy.money import format_amount
 from hubproxy.store import reports, usage
@@ -100,7 +100,7 @@ async def usage_reply(request: web.Request, user_id: int | None, user: str | Non
     start = end - WEEK_MS if start is None else start
     if start >= end:
         raise BadRequest("'from' must be before 'to'.", param="from")
-    await request.app[GATEWAY].writer.flush()  # the calls of the last few ms count too
+    await request.app[WRITER].flush()  # the calls of the last few ms count too
     rows = await usage.report(
         request.app[READER], group_by=group_by, start_ms=start, end_ms=end, user_id=user_id
     )

@@ -1,267 +1,218 @@
-"""One model call end to end: route, admit, send, relay or reply, then record and settle once."""
+"""The Gateway: one model call, from a CallContext to the parts of its answer. No HTTP.
+
+Each entry point (chat, messages, embeddings) returns one async generator that does the whole
+call: route, plan the upstream request, admit (inside a Flight), send, then yield the answer's
+parts. Everything that can go wrong before the first part is raised as a HubError, for the
+face to render with a status; after a stream's Head, an error travels as the face's error
+event and the stream ends. The face must close the generator (`contextlib.aclosing`): a client
+that leaves closes it, which cancels the upstream request and records the call.
+"""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass
 
 import orjson
-from aiohttp import web
+import structlog
 
-from hubproxy.api.context import CALL, REQUEST_ID, TRACE_HEADERS, TRACE_ID
-from hubproxy.billing import tokens
-from hubproxy.billing.credits import Credits, Hold
 from hubproxy.errors import HubError
-from hubproxy.gateway import stream as pipeline
-from hubproxy.gateway.auth import Principal
-from hubproxy.gateway.record import Call
+from hubproxy.gateway.context import CallContext, End, Head, Part, Whole
+from hubproxy.gateway.flight import Books, Flight
 from hubproxy.gateway.routing import Route, Router
-from hubproxy.gateway.transport import Response, Upstream
-from hubproxy.providers import anthropic, sse
-from hubproxy.providers.base import JSON, Provider, Reply, StreamTranslator, UpstreamRequest, Usage
-from hubproxy.store import usage
-from hubproxy.store.writer import Op, Writer
+from hubproxy.gateway.stream import step, tail
+from hubproxy.gateway.transport import NotSent, Response
+from hubproxy.gateway.upstream import Upstream
+from hubproxy.providers import anthropic
+from hubproxy.providers.base import JSON, Reply, StreamTranslator, UpstreamRequest, Usage
+from hubproxy.providers.sse import Decoder
 
-
-@dataclass(frozen=True, slots=True)
-class ClientFormat:
-    """How answers are shaped for the client: OpenAI's by default; the Anthropic-native
-    endpoint brings its own."""
-
-    stream: Callable[[StreamTranslator], StreamTranslator] = lambda t: t
-    reply: Callable[[bytes], bytes] = lambda b: b
-    error_event: Callable[[HubError], bytes] = lambda e: sse.encode(e.to_json())
-
-
-OPENAI = ClientFormat()
 # Upstream answer headers worth passing on; everything else (hop-by-hop, cookies, the
 # provider's account and rate-limit details) stays behind.
 _PASS_HEADERS = ("openai-processing-ms",)
 
+log = structlog.get_logger("hubproxy.gateway")
 
-@dataclass(slots=True)
-class Flight:
-    """A call in flight and what settling it needs."""
 
-    call: Call
-    body: JSON
-    hold: Hold | None
-    translator: StreamTranslator | None = None
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """How one call goes to one upstream and how its answer comes back."""
+
+    kind: str  # 'chat' | 'embedding': what the rate and the record say
+    stream: bool
+    body: JSON  # the request whose tokens are estimated and held for
+    request: UpstreamRequest
+    parse: Callable[[bytes], Reply]  # a whole answer → the client's bytes and the usage
+    reshape: Callable[[bytes], bytes]  # those bytes → the face's shape
+    translator: Callable[[], StreamTranslator] | None  # for a stream
+    error_event: Callable[[HubError], bytes]
+    forward: Mapping[str, str]  # headers sent upstream beside the format's own
+
+
+Planner = Callable[[CallContext, Route, Upstream], Plan]
 
 
 class Gateway:
-    def __init__(
-        self,
-        router: Router,
-        upstream: Upstream,
-        writer: Writer,
-        credits: Credits,
-        rollups: usage.Rollups,
-    ) -> None:
+    def __init__(self, router: Router, upstreams: Mapping[str, Upstream], books: Books) -> None:
         self.router = router
-        self.upstream = upstream
-        self.writer = writer
-        self.credits = credits
-        self.rollups = rollups
+        self.upstreams = upstreams
+        self.books = books
 
-    async def chat(
-        self,
-        request: web.Request,
-        principal: Principal,
-        body: JSON,
-        client: ClientFormat = OPENAI,
-    ) -> web.StreamResponse:
-        route, provider = self._route(body)
-        stream = body.get("stream") is True
-        upstream_request = provider.chat_request(body, route.model, stream)
-        flight = self._begin(request, principal, route, "chat", stream, body)
-        resp = await self._send(request, flight, route, upstream_request, provider)
-        if stream:
-            translator = client.stream(provider.chat_stream(body))
-            return await self._relay(request, flight, resp, translator, client.error_event)
-        return await self._reply(flight, resp, provider.chat_reply, client.reply)
+    def chat(self, ctx: CallContext) -> AsyncGenerator[Part, None]:
+        """OpenAI's chat completions (the hub's own format), to any upstream."""
+        return self._run(ctx, _chat)
 
-    async def messages(
-        self, request: web.Request, principal: Principal, body: JSON
-    ) -> web.StreamResponse:
+    def messages(self, ctx: CallContext) -> AsyncGenerator[Part, None]:
         """Anthropic's Messages API. To an Anthropic upstream the bytes pass through, with the
-        usage tap, whatever Anthropic-only features they use (and the client's anthropic-beta
-        opt-ins go along); to any other, the request becomes OpenAI's and the answer comes
-        back re-shaped."""
-        route, provider = self._route(body)
-        if not isinstance(provider, anthropic.AnthropicProvider):
-            openai_body = anthropic.openai_request_from_messages(body)  # validates, or 400
-            return await self.chat(request, principal, openai_body, _anthropic_client(body))
-        stream = body.get("stream") is True
-        upstream_request = provider.messages_request(body, route.model)
-        flight = self._begin(request, principal, route, "chat", stream, body)
-        extra = {k: v for k, v in request.headers.items() if k.lower() == "anthropic-beta"}
-        resp = await self._send(request, flight, route, upstream_request, provider, extra)
-        if stream:
-            translator = provider.passthrough_stream()
-            return await self._relay(
-                request, flight, resp, translator, anthropic.anthropic_error_event
-            )
-        return await self._reply(flight, resp, provider.messages_reply, OPENAI.reply)
+        usage tap, whatever Anthropic-only features they use (and the client's opt-ins go
+        along); to any other, the request becomes OpenAI's and the face re-shapes the answer."""
+        return self._run(ctx, _messages)
 
-    async def embeddings(
-        self, request: web.Request, principal: Principal, body: JSON
-    ) -> web.StreamResponse:
-        route, provider = self._route(body)
-        upstream_request = provider.embeddings_request(body, route.model)
-        flight = self._begin(request, principal, route, "embedding", False, body)
-        resp = await self._send(request, flight, route, upstream_request, provider)
-        return await self._reply(flight, resp, provider.embeddings_reply, OPENAI.reply)
+    def embeddings(self, ctx: CallContext) -> AsyncGenerator[Part, None]:
+        return self._run(ctx, _embeddings)
 
-    def _route(self, body: JSON) -> tuple[Route, Provider]:
-        route = self.router.resolve(body.get("model"))
-        return route, self.upstream.providers[route.provider]
-
-    def _begin(
-        self,
-        request: web.Request,
-        principal: Principal,
-        route: Route,
-        kind: str,
-        stream: bool,
-        body: JSON,
-    ) -> Flight:
-        """Admit (hold credits, or refuse with 402) and start the call's record. From here on
-        every path ends in _record, which settles the hold exactly once."""
-        hold = self.credits.admit(principal.user_id, route.provider, route.model, kind, body)
-        call = Call.begin(
-            request_id=request[REQUEST_ID],
-            user_id=principal.user_id,
-            api_key_id=principal.key_id,
-            provider=route.provider,
-            model=route.model,
-            type=kind,
-            stream=stream,
-            trace_id=request.get(TRACE_ID),
-        )
-        request[CALL] = call
-        self.writer.submit(call.start_op(), key=call.id)
-        return Flight(call, body, hold)
-
-    async def _send(
-        self,
-        request: web.Request,
-        flight: Flight,
-        route: Route,
-        upstream_request: UpstreamRequest,
-        provider: Provider,
-        client_headers: Mapping[str, str] | None = None,
-    ) -> Response:
-        """Send upstream; an error answer is read, recorded and raised as a HubError."""
-        call = flight.call
-        extra = {**request.get(TRACE_HEADERS, {}), **(client_headers or {})}
-        try:
-            resp = await self.upstream.send(route.provider, upstream_request, extra)
-            call.upstream_status = resp.status
-            if resp.status < 400:
-                return resp
+    async def _run(self, ctx: CallContext, planner: Planner) -> AsyncGenerator[Part, None]:
+        route = self.router.resolve(ctx.body.get("model"))
+        upstream = self.upstreams[route.provider]
+        plan = planner(ctx, route, upstream)
+        async with Flight(
+            self.books, ctx, route=route, kind=plan.kind, stream=plan.stream, body=plan.body
+        ) as flight:
+            resp = await _send(flight, upstream, plan)
             try:
-                err = provider.error(resp.status, await resp.read())
+                if not plan.stream:
+                    yield await _whole(flight, resp, plan)
+                    return
+                assert plan.translator is not None
+                translator = flight.translator = plan.translator()
+                yield Head(_passed(resp.headers))
+                call, decoder = flight.call, Decoder()
+                while chunk := await resp.readany():
+                    if call.ttfb_ms is None:
+                        call.first_byte()
+                    data, error = step(decoder, translator, chunk)
+                    if data:
+                        yield data
+                    if error is not None:
+                        raise error
+                    if translator.finished:
+                        break
+                else:
+                    data, error = tail(decoder, translator)
+                    if data:
+                        yield data
+                    if error is not None:
+                        raise error
+            except Exception as exc:
+                if not plan.stream or flight.translator is None:
+                    raise
+                # After the first byte, an error can only travel as an event in the stream.
+                err = exc if isinstance(exc, HubError) else _internal(exc)
+                flight.call.upstream_status = flight.call.upstream_status or err.status
+                await flight.fail(exc)
+                yield End(plan.error_event(err))
+                return
             finally:
                 resp.close()
-            if "Retry-After" in resp.headers:
-                err.headers["Retry-After"] = resp.headers["Retry-After"]
-            raise err
-        except BaseException as exc:
-            await self._failed(flight, exc)
-            raise
-
-    async def _relay(
-        self,
-        request: web.Request,
-        flight: Flight,
-        resp: Response,
-        translator: StreamTranslator,
-        error_event: Callable[[HubError], bytes],
-    ) -> web.StreamResponse:
-        flight.translator = translator
-        return await pipeline.relay(
-            request, resp, translator, flight.call,
-            lambda status, error: self._record(flight, status, error),
-            error_event, _passed(resp.headers),
-        )  # fmt: skip
-
-    async def _reply(
-        self,
-        flight: Flight,
-        resp: Response,
-        parse: Callable[[bytes], Reply],
-        reshape: Callable[[bytes], bytes],
-    ) -> web.Response:
-        call = flight.call
-        try:
-            call.first_byte()
-            reply = parse(await resp.read())
-            out = reshape(reply.body)
-        except BaseException as exc:
-            await self._failed(flight, exc)
-            raise
-        finally:
-            resp.close()
-        call.usage = reply.usage
-        if self._count(flight, "success"):
-            out = _with_usage(out, call.usage)  # tell the client what the log will say
-        await self._record(flight, "success", None)
-        return web.Response(
-            body=out, content_type="application/json", headers=_passed(resp.headers)
-        )
-
-    async def _failed(self, flight: Flight, exc: BaseException) -> None:
-        """Record a call that failed, whatever broke it, so its hold is always settled. A
-        client that left is recorded without waiting: its handler is being cancelled."""
-        done = self._record(flight, "failed", pipeline.failure(exc))
-        if not isinstance(exc, asyncio.CancelledError):
-            await done
-
-    def _count(self, flight: Flight, status: str) -> bool:
-        """Settle the call's usage: the provider's own if it gave one, else, when tokens were
-        consumed upstream, an estimate rather than nothing. True if it is an estimate."""
-        call, translator = flight.call, flight.translator
-        if translator is not None and translator.usage is not None:
-            call.usage = translator.usage
-        if call.usage is None and (status == "success" or call.ttfb_ms is not None):
-            chars = translator.text_chars if translator is not None else 0
-            call.usage = Usage(tokens.prompt(flight.body), tokens.from_chars(chars))
-            call.usage_estimated = True
-        return call.usage_estimated
-
-    def _record(self, flight: Flight, status: str, error: str | None) -> asyncio.Future[None]:
-        """Finish the call and settle it, as one unit of writes: the row and the debit (which
-        is also the meter's usage event) commit together or not at all."""
-        call = flight.call
-        self._count(flight, status)
-        ops: list[Op] = []
-        if flight.hold is not None:
-            call.credits, ops = self.credits.settle(flight.hold, call.id, call.usage)
-            if flight.hold.images:  # the parameters that set the price, for the record
-                call.params = orjson.dumps({"images": flight.hold.images}).decode()
-        finish = call.finish(status, error=error)
-        u = call.usage or Usage()
-        self.rollups.add(
-            created_at=call.created_at, user_id=call.user_id or 0,
-            api_key_id=call.api_key_id or 0, provider=call.provider, model=call.model,
-            failed=status == "failed", prompt_tokens=u.prompt_tokens,
-            completion_tokens=u.completion_tokens, credits=call.credits,
-            duration_ms=call.duration_ms or 0, ttfb_ms=call.ttfb_ms,
-        )  # fmt: skip
-        # The finish is the whole row: a start still queued is dropped, not written first.
-        return self.writer.commit(finish, *ops, replaces=call.id)
+            await flight.succeed()
+            yield End(translator.end())  # the held terminal bytes, released after the commit
 
 
-def _anthropic_client(body: JSON) -> ClientFormat:
-    """Answers from a non-Anthropic upstream, re-shaped for an Anthropic-format client."""
-    model = str(body["model"])
-    return ClientFormat(
-        stream=lambda inner: anthropic.MessagesStreamFromOpenAI(inner, model=model),
-        reply=lambda raw: anthropic.messages_reply_from_openai(raw, model),
-        error_event=anthropic.anthropic_error_event,
+async def _send(flight: Flight, upstream: Upstream, plan: Plan) -> Response:
+    """Send upstream; an error answer is read, closed and raised as a HubError."""
+    call = flight.call
+    call.sent = True  # from here the upstream may be working on it, whatever happens next
+    try:
+        resp = await upstream.send(plan.request, plan.forward)
+    except NotSent:
+        call.sent = False
+        raise
+    call.upstream_status = resp.status
+    if resp.status < 400:
+        return resp
+    try:
+        err = upstream.format.error(resp.status, await resp.read())
+    finally:
+        resp.close()
+    if "Retry-After" in resp.headers:
+        err.headers["Retry-After"] = resp.headers["Retry-After"]
+    raise err
+
+
+async def _whole(flight: Flight, resp: Response, plan: Plan) -> Whole:
+    """A whole answer, released once its call is recorded."""
+    call = flight.call
+    call.first_byte()
+    reply = plan.parse(await resp.read())
+    out = plan.reshape(reply.body)
+    call.usage = reply.usage
+    if flight.count("success"):
+        out = _with_usage(out, call.usage)  # tell the client what the log will say
+    await flight.succeed()
+    return Whole(out, _passed(resp.headers))
+
+
+def _chat(ctx: CallContext, route: Route, upstream: Upstream) -> Plan:
+    return _chat_plan(ctx, route, upstream, ctx.body)
+
+
+def _chat_plan(ctx: CallContext, route: Route, upstream: Upstream, body: JSON) -> Plan:
+    fmt, face = upstream.format, ctx.face
+    stream = body.get("stream") is True
+    return Plan(
+        kind="chat",
+        stream=stream,
+        body=body,
+        request=fmt.chat_request(body, route.model, stream),
+        parse=fmt.chat_reply,
+        reshape=face.reply,
+        translator=(lambda: face.stream(fmt.chat_stream(body))) if stream else None,
+        error_event=face.error_event,
+        forward=ctx.forward,
     )
+
+
+def _messages(ctx: CallContext, route: Route, upstream: Upstream) -> Plan:
+    fmt, body = upstream.format, ctx.body
+    if not isinstance(fmt, anthropic.AnthropicProvider):
+        openai_body = anthropic.openai_request_from_messages(body)  # validates, or 400
+        return _chat_plan(ctx, route, upstream, openai_body)
+    stream = body.get("stream") is True
+    return Plan(
+        kind="chat",
+        stream=stream,
+        body=body,
+        request=fmt.messages_request(body, route.model),
+        parse=fmt.messages_reply,
+        reshape=_same,
+        translator=fmt.passthrough_stream if stream else None,
+        error_event=ctx.face.error_event,
+        forward={**ctx.forward, **ctx.client_headers},
+    )
+
+
+def _embeddings(ctx: CallContext, route: Route, upstream: Upstream) -> Plan:
+    fmt = upstream.format
+    return Plan(
+        kind="embedding",
+        stream=False,
+        body=ctx.body,
+        request=fmt.embeddings_request(ctx.body, route.model),
+        parse=fmt.embeddings_reply,
+        reshape=_same,
+        translator=None,
+        error_event=ctx.face.error_event,
+        forward=ctx.forward,
+    )
+
+
+def _same(body: bytes) -> bytes:
+    return body
+
+
+def _internal(exc: Exception) -> HubError:
+    log.error("stream_failed", error=type(exc).__name__, exc_info=exc)
+    return HubError("Internal error; see the server log.")
 
 
 def _with_usage(body: bytes, usage: Usage | None) -> bytes:

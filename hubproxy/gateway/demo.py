@@ -1,4 +1,4 @@
-"""The built-in demo provider: answers locally in OpenAI's wire format, streamed or not. Pure.
+"""The built-in demo provider: a Transport that answers in OpenAI's wire format, in the process.
 
 It echoes the last user message, word by word, with a realistic usage count, so that the whole
 request path (SSE decoding, the usage tap, the call log) runs without any provider key.
@@ -6,51 +6,76 @@ request path (SSE decoding, the usage tap, the call log) runs without any provid
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import math
 import struct
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
 
 from hubproxy.errors import BadRequest
-from hubproxy.providers.base import JSON, UpstreamRequest
-from hubproxy.providers.openai.provider import OpenAIProvider
+from hubproxy.gateway.transport import Outbound, Response
+from hubproxy.providers.base import JSON
 
 
-class FakeProvider(OpenAIProvider):
-    """An OpenAI-compatible upstream that lives in the process: upstream.py hands its requests
-    to `respond` instead of the network."""
+class DemoResponse:
+    """The demo's answer, produced in the process, handed out a chunk at a time."""
 
-    def respond(self, request: UpstreamRequest) -> tuple[int, list[bytes]]:
-        """The status and body chunks an OpenAI server would send for this request."""
-        body = orjson.loads(request.body)
-        if request.url.endswith("/embeddings"):
-            return 200, [orjson.dumps(_embeddings(body))]
-        words, finish = _reply_words(body)
-        usage = {
-            "prompt_tokens": _prompt_tokens(body.get("messages")),
-            "completion_tokens": len(words),
-            "total_tokens": 0,
-        }
-        usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
-        head = {
-            "id": "chatcmpl-demo-" + hashlib.sha256(request.body).hexdigest()[:24],
-            "object": "chat.completion.chunk" if body.get("stream") else "chat.completion",
-            "created": int(time.time()),
-            "model": body.get("model", "echo"),
-            "system_fingerprint": "fp_demo",
-        }
-        if not body.get("stream"):
-            message = {"role": "assistant", "content": "".join(words), "refusal": None}
-            choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": finish}
-            whole = {**head, "choices": [choice], "usage": usage}
-            return 200, [orjson.dumps(whole)]
-        return 200, list(_chunks(head, words, finish, usage, body))
+    __slots__ = ("_chunks", "headers", "status")
 
-    def auth_headers(self, api_key: str) -> dict[str, str]:
-        return {}
+    def __init__(self, status: int, chunks: list[bytes]) -> None:
+        self.status = status
+        self.headers: Mapping[str, str] = {}
+        self._chunks = chunks
+
+    async def readany(self) -> bytes:
+        if not self._chunks:
+            return b""
+        await asyncio.sleep(0)  # like a socket: let the loop breathe between chunks
+        return self._chunks.pop(0)
+
+    async def read(self) -> bytes:
+        return b"".join(self._chunks)
+
+    def close(self) -> None:
+        self._chunks = []
+
+
+class DemoTransport:
+    """A Transport whose upstream is an OpenAI-compatible server living in the process."""
+
+    async def send(self, request: Outbound) -> Response:
+        return DemoResponse(*respond(request.url, request.body))
+
+
+def respond(url: str, raw: bytes) -> tuple[int, list[bytes]]:
+    """The status and body chunks an OpenAI server would send for this request."""
+    body = orjson.loads(raw)
+    if url.endswith("/embeddings"):
+        return 200, [orjson.dumps(_embeddings(body))]
+    words, finish = _reply_words(body)
+    usage = {
+        "prompt_tokens": _prompt_tokens(body.get("messages")),
+        "completion_tokens": len(words),
+        "total_tokens": 0,
+    }
+    usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+    head = {
+        "id": "chatcmpl-demo-" + hashlib.sha256(raw).hexdigest()[:24],
+        "object": "chat.completion.chunk" if body.get("stream") else "chat.completion",
+        "created": int(time.time()),
+        "model": body.get("model", "echo"),
+        "system_fingerprint": "fp_demo",
+    }
+    if not body.get("stream"):
+        message = {"role": "assistant", "content": "".join(words), "refusal": None}
+        choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": finish}
+        whole = {**head, "choices": [choice], "usage": usage}
+        return 200, [orjson.dumps(whole)]
+    return 200, list(_chunks(head, words, finish, usage, body))
 
 
 def _chunks(head: JSON, words: list[str], finish: str, usage: JSON, body: JSON) -> list[bytes]:

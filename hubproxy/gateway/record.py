@@ -63,6 +63,7 @@ class Call:
     ttfb_ms: int | None = None
     duration_ms: int | None = None
     upstream_status: int | None = None
+    sent: bool = False  # the request went upstream: it may be working on it
     error: str | None = None
     credits: int = 0  # micro-credits debited
     params: str | None = None  # JSON of the parameters that set the price (image size ...)

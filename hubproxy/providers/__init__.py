@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from hubproxy.config import ProviderSettings
-from hubproxy.gateway.demo import FakeProvider
 from hubproxy.providers.anthropic.provider import AnthropicProvider
 from hubproxy.providers.azure.provider import AzureProvider
 from hubproxy.providers.base import Provider
@@ -14,7 +13,7 @@ from hubproxy.providers.openai.provider import OpenAIProvider
 
 FORMATS: dict[str, Callable[[ProviderSettings], Provider]] = {
     "openai": OpenAIProvider,
-    "fake": FakeProvider,
+    "fake": OpenAIProvider,  # the demo: OpenAI's format, answered in the process
     "anthropic": AnthropicProvider,
     "gemini": GeminiProvider,
     "azure": AzureProvider,

@@ -147,7 +147,8 @@ class OpenAIProvider:
         self._headers = dict(settings.headers)
 
     def auth_headers(self, api_key: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {api_key}"}
+        # A server without keys (a local vLLM, or the demo) gets no Authorization header.
+        return {"Authorization": f"Bearer {api_key}"} if api_key else {}
 
     def chat_request(self, body: JSON, model: str, stream: bool) -> UpstreamRequest:
         out = dict(body)

@@ -1,0 +1,43 @@
+"""Rendering the core's answer as an aiohttp response: a whole body, or a stream written as it
+comes, its last bytes with the end of the body."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
+
+from aiohttp import web
+
+from hubproxy.api.context import REQUEST_ID
+from hubproxy.gateway.context import End, Head, Part, Whole
+
+SSE_HEADERS = {
+    "Content-Type": "text/event-stream; charset=utf-8",
+    "Cache-Control": "no-cache",
+    "X-Accel-Buffering": "no",  # tell nginx and friends not to buffer the stream
+}
+
+
+async def respond(
+    request: web.Request, parts: AsyncGenerator[Part, None], *, sse: dict[str, str] = SSE_HEADERS
+) -> web.StreamResponse:
+    """Render `parts`. An error raised before the first part propagates (the middleware
+    renders it with its status); the generator is always closed, so a client that leaves
+    cancels the upstream and its call is recorded."""
+    async with aclosing(parts) as answer:
+        first = await anext(answer)
+        if isinstance(first, Whole):
+            return web.Response(
+                body=first.body, content_type="application/json", headers=first.headers
+            )
+        assert isinstance(first, Head)
+        headers = {**sse, **first.headers, "X-Request-Id": request[REQUEST_ID]}
+        response = web.StreamResponse(status=200, headers=headers)
+        await response.prepare(request)
+        async for part in answer:
+            if type(part) is bytes:
+                await response.write(part)
+            else:
+                assert isinstance(part, End)
+                await response.write_eof(part.data)
+        return response

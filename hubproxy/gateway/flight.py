@@ -1,0 +1,173 @@
+"""A call in flight: admitted on entry, recorded and settled exactly once on every way out.
+
+`async with Flight(...)` holds the call's credits (or refuses it) and starts its record. Every
+way out of the block ends the call: success is said with `succeed()` (before the final bytes
+are released), an error after the first byte with `fail()` (before the error event goes out),
+and anything else (an exception raised anywhere, a client that left, a generator closed
+early) is recorded as failed by `__aexit__`. A call is never left `processing` and a hold is
+never left held: that is kept by construction, not by convention.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from types import TracebackType
+
+import orjson
+import structlog
+
+from hubproxy.billing import tokens
+from hubproxy.billing.credits import Credits, Hold
+from hubproxy.errors import HubError
+from hubproxy.gateway.context import CallContext
+from hubproxy.gateway.record import Call
+from hubproxy.gateway.routing import Route
+from hubproxy.providers.base import JSON, StreamTranslator, Usage
+from hubproxy.store import usage
+from hubproxy.store.writer import Op, Writer
+
+CLIENT_GONE = "client disconnected"
+
+log = structlog.get_logger("hubproxy.flight")
+
+
+def failure(exc: BaseException) -> str:
+    """What a call that ended in `exc` records as its error."""
+    if isinstance(exc, HubError):
+        return exc.message
+    if isinstance(exc, asyncio.CancelledError | GeneratorExit | ConnectionResetError):
+        return CLIENT_GONE  # the handler is cancelled, the stream closed, or a write fails
+    return f"internal error: {type(exc).__name__}"
+
+
+@dataclass(frozen=True, slots=True)
+class Books:
+    """Where calls are settled and recorded: credits in memory, rows and debits through the one
+    writer, usage rollups beside them."""
+
+    credits: Credits
+    writer: Writer
+    rollups: usage.Rollups
+
+
+class Flight:
+    __slots__ = (
+        "_books",
+        "_ctx",
+        "_kind",
+        "_stream",
+        "body",
+        "call",
+        "hold",
+        "route",
+        "translator",
+    )
+
+    def __init__(
+        self,
+        books: Books,
+        ctx: CallContext,
+        *,
+        route: Route,
+        kind: str,
+        stream: bool,
+        body: JSON,
+    ) -> None:
+        self._books = books
+        self._ctx = ctx
+        self._kind = kind
+        self._stream = stream
+        self.route = route
+        self.body = body  # the request as sent upstream (OpenAI's or the provider's own shape)
+        self.hold: Hold | None = None
+        self.translator: StreamTranslator | None = None
+        self.call: Call  # set on entry
+
+    async def __aenter__(self) -> Flight:
+        ctx, route = self._ctx, self.route
+        principal = ctx.principal
+        # Admission may refuse (402, 403): then nothing has started, and nothing is settled.
+        self.hold = self._books.credits.admit(
+            principal.user_id, route.provider, route.model, self._kind, self.body
+        )
+        call = self.call = Call.begin(
+            request_id=ctx.request_id,
+            user_id=principal.user_id,
+            api_key_id=principal.key_id,
+            provider=route.provider,
+            model=route.model,
+            type=self._kind,
+            stream=self._stream,
+            trace_id=ctx.trace_id,
+        )
+        ctx.slot.call = call
+        self._books.writer.submit(call.start_op(), key=call.id)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self.call.status != "processing":
+            return
+        if exc is None:  # a code path that forgot to say how the call ended
+            log.error("call_without_outcome", call=self.call.id)
+            exc = RuntimeError("the call ended without an outcome")
+        elif not isinstance(exc, HubError | asyncio.CancelledError | GeneratorExit | OSError):
+            log.error("call_failed_unexpectedly", call=self.call.id, exc_info=exc)
+        done = self._record("failed", failure(exc))
+        if not isinstance(exc, asyncio.CancelledError | GeneratorExit):
+            # The handler goes on: wait for the record. A client that left is recorded without
+            # waiting, since no bytes are left to release and its task is being torn down.
+            await asyncio.gather(done, return_exceptions=True)
+
+    async def succeed(self) -> None:
+        """Record the call as a success; returns once it is committed."""
+        await self._record("success", None)
+
+    async def fail(self, exc: BaseException) -> None:
+        """Record the call as failed (an error after the first byte); returns once committed."""
+        await self._record("failed", failure(exc))
+
+    def count(self, status: str) -> bool:
+        """The call's usage: the provider's own if it gave one, else, when the upstream took the
+        request and did not refuse it, an estimate rather than nothing (the prompt at least:
+        the upstream worked on it, even if the client left before the first byte). True if
+        the usage is an estimate."""
+        call, translator = self.call, self.translator
+        if translator is not None and translator.usage is not None:
+            call.usage = translator.usage
+        if call.usage is not None:
+            return call.usage_estimated
+        refused = call.upstream_status is not None and call.upstream_status >= 400
+        if refused or not (status == "success" or call.ttfb_ms is not None or call.sent):
+            return False
+        chars = translator.text_chars if translator is not None else 0
+        call.usage = Usage(tokens.prompt(self.body), tokens.from_chars(chars))
+        call.usage_estimated = True
+        return True
+
+    def _record(self, status: str, error: str | None) -> asyncio.Future[None]:
+        """Finish the call and settle it, as one unit of writes: the row and the debit (which
+        is also the meter's usage event) commit together or not at all."""
+        call, books = self.call, self._books
+        self.count(status)
+        ops: list[Op] = []
+        if self.hold is not None:
+            call.credits, ops = books.credits.settle(self.hold, call.id, call.usage)
+            if self.hold.images:  # the parameters that set the price, for the record
+                call.params = orjson.dumps({"images": self.hold.images}).decode()
+        finish = call.finish(status, error=error)
+        u = call.usage or Usage()
+        books.rollups.add(
+            created_at=call.created_at, user_id=call.user_id or 0,
+            api_key_id=call.api_key_id or 0, provider=call.provider, model=call.model,
+            failed=status == "failed", prompt_tokens=u.prompt_tokens,
+            completion_tokens=u.completion_tokens, credits=call.credits,
+            duration_ms=call.duration_ms or 0, ttfb_ms=call.ttfb_ms,
+        )  # fmt: skip
+        # The finish is the whole row: a start still queued is dropped, not written first.
+        return books.writer.commit(finish, *ops, replaces=call.id)
