@@ -26,13 +26,12 @@ from hubproxy.billing import prices
 from hubproxy.billing.credits import Credits, RateBook
 from hubproxy.billing.meter import MeterExport
 from hubproxy.config import Settings
-from hubproxy.gateway import record
 from hubproxy.gateway.auth import KeyCache
 from hubproxy.gateway.core import Gateway
 from hubproxy.gateway.flight import Books
 from hubproxy.gateway.routing import Router
 from hubproxy.gateway.upstream import Upstreams
-from hubproxy.store import db, ledger, usage
+from hubproxy.store import calls, db, ledger, usage
 from hubproxy.store.clock import now_ms
 from hubproxy.store.migrate import migrate
 from hubproxy.store.writer import Op, Writer
@@ -75,7 +74,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     writer.start()
     app[WRITER] = writer
     # Calls left `processing` by a previous run can never finish now.
-    await writer.commit(record.sweep_op(now_ms(), CRASHED))
+    await writer.commit(calls.sweep_op(now_ms(), CRASHED))
     await writer.commit(*_seed_rates(settings))
     reader = await db.open_reader(settings.database)
     app[READER] = reader

@@ -9,8 +9,7 @@ from typing import Any
 
 import structlog
 
-from hubproxy.gateway import record
-from hubproxy.store import db, writer
+from hubproxy.store import calls, db, writer
 from hubproxy.store.clock import now_ms
 from hubproxy.store.writer import Writer
 
@@ -60,7 +59,7 @@ def sweep(writer: Writer, stale_after_s: float) -> Callable[[], Awaitable[None]]
     async def run() -> None:
         reason = f"stale: still processing after {stale_after_s:g} s"
         cutoff = now_ms() - int(stale_after_s * 1000)
-        await writer.commit(record.sweep_op(cutoff, reason))
+        await writer.commit(calls.sweep_op(cutoff, reason))
 
     return run
 

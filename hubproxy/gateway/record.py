@@ -7,34 +7,9 @@ import time
 from dataclasses import dataclass
 
 from hubproxy.providers.base import Usage
+from hubproxy.store import calls
 from hubproxy.store.clock import now_ms
 from hubproxy.store.writer import Op
-
-_INSERT = (
-    "INSERT INTO model_calls (id, request_id, user_id, api_key_id, provider, model, type, "
-    "stream, status, trace_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'processing', ?, ?)"
-)
-# The whole row, so that it stands alone when the start never reached the database (the
-# writer drops a start still queued when its finish comes). A call the stale sweep gave up on
-# that finishes after all gets its real outcome; a finished row is never written twice.
-_OUTCOME = (
-    "status", "prompt_tokens", "completion_tokens", "total_tokens", "usage_estimated",
-    "duration_ms", "ttfb_ms", "upstream_status", "error", "credits", "params", "finished_at",
-)  # fmt: skip
-_FINISH = (
-    "INSERT INTO model_calls (id, request_id, user_id, api_key_id, provider, model, type, "
-    "stream, trace_id, created_at, "
-    + ", ".join(_OUTCOME)
-    + ") VALUES ("
-    + ", ".join("?" * (10 + len(_OUTCOME)))
-    + ") ON CONFLICT (id) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in _OUTCOME)
-    + " WHERE model_calls.status = 'processing' OR model_calls.error LIKE 'stale: %'"
-)
-_SWEEP = (
-    "UPDATE model_calls SET status = 'failed', error = ?, finished_at = ? "
-    "WHERE status = 'processing' AND created_at < ?"
-)
 
 
 def new_id() -> str:
@@ -87,7 +62,7 @@ class Call:
         )  # fmt: skip
 
     def start_op(self) -> Op:
-        return _INSERT, (
+        return calls.START, (
             self.id, self.request_id, self.user_id, self.api_key_id, self.provider,
             self.model, self.type, int(self.stream), self.trace_id, self.created_at,
         )  # fmt: skip
@@ -101,15 +76,10 @@ class Call:
         self.error = error
         self.duration_ms = round((time.perf_counter() - self.started) * 1000)
         u = self.usage or Usage()
-        return _FINISH, (
+        return calls.FINISH, (
             self.id, self.request_id, self.user_id, self.api_key_id, self.provider,
             self.model, self.type, int(self.stream), self.trace_id, self.created_at,
             status, u.prompt_tokens, u.completion_tokens, u.total_tokens,
             int(self.usage_estimated), self.duration_ms, self.ttfb_ms, self.upstream_status,
             error, self.credits, self.params, now_ms(),
         )  # fmt: skip
-
-
-def sweep_op(older_than_ms: int, reason: str) -> Op:
-    """Mark every call still `processing` that started before `older_than_ms` as failed."""
-    return _SWEEP, (reason, now_ms(), older_than_ms)
