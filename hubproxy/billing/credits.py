@@ -95,7 +95,7 @@ class Credits:
                 param="model",
             )
         images = tokens.images(body) if rate.per_image else 0
-        amount = prices.hold(rate, tokens.prompt(body), self._max_output(body, kind), images)
+        amount = prices.hold(rate, tokens.prompt(body), self.max_output(body, kind), images)
         available = self.available(user_id)
         if amount > available:
             raise PaymentRequired(
@@ -131,7 +131,8 @@ class Credits:
         """Take back a grant whose write failed, so memory matches the ledger again."""
         self.balances[user_id] = self.balances.get(user_id, 0) - amount
 
-    def _max_output(self, body: JSON, kind: str) -> int:
+    def max_output(self, body: JSON, kind: str) -> int:
+        """The output tokens a call may write: what it asked for, or the default."""
         if kind != "chat":
             return 0
         for name in ("max_completion_tokens", "max_tokens"):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from types import TracebackType
+from typing import Any
 
 import orjson
 import structlog
@@ -20,6 +21,7 @@ import structlog
 from hubproxy.billing import tokens
 from hubproxy.billing.credits import Credits, Hold
 from hubproxy.errors import HubError
+from hubproxy.gateway.addons import Addon
 from hubproxy.gateway.context import CallContext
 from hubproxy.gateway.record import Call
 from hubproxy.gateway.routing import Route
@@ -49,20 +51,14 @@ class Books:
     credits: Credits
     writer: Writer
     rollups: usage.Rollups
+    addons: tuple[Addon, ...] = ()
 
 
 class Flight:
     __slots__ = (
-        "_books",
-        "_ctx",
-        "_kind",
-        "_stream",
-        "body",
-        "call",
-        "hold",
-        "route",
+        "_books", "_ctx", "_kind", "_stream", "_tickets", "body", "call", "hold", "route",
         "translator",
-    )
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -82,15 +78,27 @@ class Flight:
         self.body = body  # the request as sent upstream (OpenAI's or the provider's own shape)
         self.hold: Hold | None = None
         self.translator: StreamTranslator | None = None
+        self._tickets: list[tuple[Addon, Any]] = []
         self.call: Call  # set on entry
 
     async def __aenter__(self) -> Flight:
-        ctx, route = self._ctx, self.route
+        ctx, route, books = self._ctx, self.route, self._books
         principal = ctx.principal
-        # Admission may refuse (402, 403): then nothing has started, and nothing is settled.
-        self.hold = self._books.credits.admit(
-            principal.user_id, route.provider, route.model, self._kind, self.body
-        )
+        # Admission may refuse (429, 403, 402): then nothing has started, and what the addons
+        # admitted before the refusal is released.
+        try:
+            if books.addons:
+                estimate = tokens.prompt(self.body) + books.credits.max_output(
+                    self.body, self._kind
+                )
+                for addon in books.addons:
+                    self._tickets.append((addon, addon.admit(ctx, route, self._kind, estimate)))
+            self.hold = books.credits.admit(
+                principal.user_id, route.provider, route.model, self._kind, self.body
+            )
+        except BaseException:
+            self._settle_addons(None)
+            raise
         call = self.call = Call.begin(
             request_id=ctx.request_id,
             user_id=principal.user_id,
@@ -102,7 +110,7 @@ class Flight:
             trace_id=ctx.trace_id,
         )
         ctx.slot.call = call
-        self._books.writer.submit(call.start_op(), key=call.id)
+        books.writer.submit(call.start_op(), key=call.id)
         return self
 
     async def __aexit__(
@@ -123,6 +131,28 @@ class Flight:
             # The handler goes on: wait for the record. A client that left is recorded without
             # waiting, since no bytes are left to release and its task is being torn down.
             await asyncio.gather(done, return_exceptions=True)
+
+    def retarget(self, route: Route, body: JSON) -> None:
+        """Move the call to the next target of its fallback chain (nothing has reached the
+        client yet): from now on it is held, billed and recorded at that target's rate. A
+        hold the new rate does not fit in refuses the call (402) like any admission."""
+        credits, call = self._books.credits, self.call
+        if self.hold is not None:
+            credits.settle(self.hold, call.id, None)  # released: nothing was consumed
+            self.hold = None
+        self.route, self.body = route, body
+        self.hold = credits.admit(call.user_id or 0, route.provider, route.model, self._kind, body)
+        call.provider, call.model = route.provider, route.model
+        call.attempts += 1
+        call.sent = False
+        call.upstream_status = None
+
+    def headers(self) -> dict[str, str]:
+        """Response headers the addons add (rate-limit state, for instance)."""
+        out: dict[str, str] = {}
+        for addon, ticket in self._tickets:
+            out.update(addon.headers(ticket))
+        return out
 
     async def succeed(self) -> None:
         """Record the call as a success; returns once it is committed."""
@@ -161,6 +191,7 @@ class Flight:
             if self.hold.images:  # the parameters that set the price, for the record
                 call.params = orjson.dumps({"images": self.hold.images}).decode()
         finish = call.finish(status, error=error)
+        self._settle_addons(call)
         u = call.usage or Usage()
         books.rollups.add(
             created_at=call.created_at, user_id=call.user_id or 0,
@@ -171,3 +202,11 @@ class Flight:
         )  # fmt: skip
         # The finish is the whole row: a start still queued is dropped, not written first.
         return books.writer.commit(finish, *ops, replaces=call.id)
+
+    def _settle_addons(self, call: Call | None) -> None:
+        tickets, self._tickets = self._tickets, []
+        for addon, ticket in tickets:
+            try:
+                addon.settle(ticket, call)
+            except Exception:  # an addon's bug must not cost the call its record
+                log.exception("addon_settle_failed", addon=type(addon).__name__)

@@ -39,6 +39,7 @@ class Call:
     duration_ms: int | None = None
     upstream_status: int | None = None
     sent: bool = False  # the request went upstream: it may be working on it
+    attempts: int = 1  # targets tried: more than one when a fallback answered
     error: str | None = None
     credits: int = 0  # micro-credits debited
     params: str | None = None  # JSON of the parameters that set the price (image size ...)
@@ -81,5 +82,5 @@ class Call:
             self.model, self.type, int(self.stream), self.trace_id, self.created_at,
             status, u.prompt_tokens, u.completion_tokens, u.total_tokens,
             int(self.usage_estimated), self.duration_ms, self.ttfb_ms, self.upstream_status,
-            error, self.credits, self.params, now_ms(),
+            error, self.credits, self.params, self.attempts, now_ms(),
         )  # fmt: skip

@@ -14,8 +14,11 @@ START = (
 # that finishes after all gets its real outcome; a finished row is never written twice.
 _OUTCOME = (
     "status", "prompt_tokens", "completion_tokens", "total_tokens", "usage_estimated",
-    "duration_ms", "ttfb_ms", "upstream_status", "error", "credits", "params", "finished_at",
+    "duration_ms", "ttfb_ms", "upstream_status", "error", "credits", "params", "attempts",
+    "finished_at",
 )  # fmt: skip
+# A fallback moves a call to another target after its start was written.
+_MOVED = ("provider", "model")
 FINISH = (
     "INSERT INTO model_calls (id, request_id, user_id, api_key_id, provider, model, type, "
     "stream, trace_id, created_at, "
@@ -23,7 +26,7 @@ FINISH = (
     + ") VALUES ("
     + ", ".join("?" * (10 + len(_OUTCOME)))
     + ") ON CONFLICT (id) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in _OUTCOME)
+    + ", ".join(f"{c} = excluded.{c}" for c in _MOVED + _OUTCOME)
     + " WHERE model_calls.status = 'processing' OR model_calls.error LIKE 'stale: %'"
 )
 _SWEEP = (
