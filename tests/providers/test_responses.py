@@ -313,6 +313,15 @@ def test_a_completion_cut_by_the_limit_is_incomplete() -> None:
     assert response.usage is not None and response.usage.output_tokens_details.reasoning_tokens == 5
 
 
+def test_an_answer_without_usage_has_zero_counts_for_the_estimate() -> None:
+    completion = {"id": "c", "created": 3, "choices": [{"message": {"content": "hi"}}]}
+    body = response_from_chat(
+        orjson.dumps(completion), response_id="resp_1", model="m", request={"input": "x"}
+    )
+    usage = Response.model_validate_json(body).usage
+    assert usage is not None and (usage.input_tokens, usage.output_tokens) == (0, 0)
+
+
 @pytest.mark.parametrize("body", [b"nope", b"[]", b'{"choices": []}', b'{"choices": [{}]}'])
 def test_an_answer_without_a_message_is_an_upstream_error(body: bytes) -> None:
     with pytest.raises(UpstreamError):

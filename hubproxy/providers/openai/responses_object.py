@@ -71,11 +71,11 @@ def shell(request: JSON, *, resp_id: str, model: str, created_at: int) -> JSON:
     }
 
 
-def usage_json(usage: Usage | None, reasoning_tokens: int = 0) -> JSON | None:
+def usage_json(usage: Usage | None, reasoning_tokens: int = 0) -> JSON:
     """The Responses usage object. input_tokens counts every input token, the ones read from
-    (cached_tokens) or written to (cache_write_tokens) the provider's prompt cache included."""
-    if usage is None:
-        return None
+    (cached_tokens) or written to (cache_write_tokens) the provider's prompt cache included.
+    Without a count it is all zeros, for the gateway's estimate to fill in."""
+    usage = usage or Usage()
     return {
         "input_tokens": usage.prompt_tokens,
         "input_tokens_details": {
