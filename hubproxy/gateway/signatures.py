@@ -62,7 +62,11 @@ def parse_public_key(text: Any) -> bytes:
 def signed_digest(app_id: str, timestamp: int, data: Any, user_did: str | None) -> bytes:
     """The 32 bytes an app signs."""
     falsy = data is None or data is False or data == "" or (_is_number(data) and data == 0)
-    signed: dict[str, Any] = {"appId": app_id, "timestamp": timestamp, "data": {} if falsy else data}
+    signed: dict[str, Any] = {
+        "appId": app_id,
+        "timestamp": timestamp,
+        "data": {} if falsy else data,
+    }
     if user_did is not None:
         signed["userDid"] = user_did
     return hashlib.sha3_256(stable_stringify(signed).encode("utf-8")).digest()

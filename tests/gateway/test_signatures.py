@@ -82,7 +82,8 @@ def test_signatures_made_by_node_verify(vector: dict[str, Any]) -> None:
 def test_js_numbers() -> None:
     cases = {1.0: "1", 1e21: "1e+21", 1e20: "100000000000000000000", 1e-7: "1e-7",
              1.5e-6: "0.0000015", -0.0: "0", 0.1: "0.1", 2**60: "1152921504606847000",
-             2**53 + 1: "9007199254740992", 123.456e-9: "1.23456e-7", -2.5e30: "-2.5e+30"}  # fmt: skip
+             2**53 + 1: "9007199254740992", 123.456e-9: "1.23456e-7",
+             -2.5e30: "-2.5e+30"}  # fmt: skip
     for value, text in cases.items():
         assert js_number(value) == text, value
 
