@@ -207,8 +207,10 @@ def test_a_json_stream_and_the_error_event() -> None:
     stream = aigne.ChatStreamFromOpenAI(OpenAIStream(strip_usage=False), model="m/x",
                                         json_mode=True)  # fmt: skip
     events, _ = replay(stream, raw)
-    assert [d for _, d in events] == [{"delta": {"json": {"model": "m/x"}}},
-                                      {"delta": {"json": {"json": {"summary": "sunny"}}}}]  # fmt: skip
+    assert [d for _, d in events] == [
+        {"delta": {"json": {"model": "m/x"}}},
+        {"delta": {"json": {"json": {"summary": "sunny"}}}},
+    ]
     usage = orjson.loads(stream.end()[6:])["delta"]["json"]["usage"]
     assert usage == {"inputTokens": 0, "outputTokens": 0}  # not settled: no credits claimed
     error = aigne.error_event(UpstreamError("The upstream failed."))
