@@ -25,6 +25,8 @@ from tests.conftest import Hub, HubFactory, add_key
 MESSAGES = [{"role": "user", "content": "hi there"}]  # 9 prompt and 4 completion tokens
 TRICKY = 'Bad "value", near: x\nline two, with a ""quote"" and a, comma'
 FORMULA = '=HYPERLINK("http://evil.example","click")'
+# The media prices every rate shows, unset (media rates: billing/prices.py).
+NO_MEDIA = {"per_image_variants": None, "per_1m_chars": "0", "per_second": "0", "per_mb": "0"}
 RATES_CONFIG = [
     {"model": "demo/echo", "input": "1", "output": "2"},
     {"model": "bad/tricky", "input": "1", "output": "1"},
@@ -371,8 +373,9 @@ async def test_rates_put_bills_the_next_call_at_the_new_rate(world: World) -> No
     out = await w.ok("PUT", "/api/admin/rates", w.root, json=body)
     assert out["applied"] is True and out["data"] == [
         {"model": "demo/echo", "type": "chat", "changed": True,
-         "old": {"input": "1", "output": "2", "cached_input": None, "per_image": "0"},
-         "new": {"input": "10", "output": "20.5", "cached_input": "5", "per_image": "0"}},
+         "old": {"input": "1", "output": "2", "cached_input": None, "per_image": "0", **NO_MEDIA},
+         "new": {"input": "10", "output": "20.5", "cached_input": "5", "per_image": "0",
+                 **NO_MEDIA}},
     ]  # fmt: skip
     [row] = w.hub.rows("SELECT input, output, cached_input FROM model_rates WHERE model = 'echo'")
     assert tuple(row) == ("10", "20.5", "5")
@@ -392,7 +395,7 @@ async def test_rates_put_bills_the_next_call_at_the_new_rate(world: World) -> No
         ({"rates": [{"model": "demo/echo", "input": "0.0000001", "output": "1"}]}, 400),
         ({"rates": [{"model": "demo/echo", "input": "1"}]}, 400),
         ({"rates": [{"model": "demo/echo", "input": "1e9", "output": "1"}]}, 400),
-        ({"rates": [{"model": "demo/echo", "type": "image", "input": "1", "output": "1"}]}, 400),
+        ({"rates": [{"model": "demo/echo", "type": "video", "input": "1", "output": "1"}]}, 400),
         ({"rates": "all"}, 400),
     ):
         got, err = await w.api("PUT", "/api/admin/rates", w.root, json=bad)
@@ -414,11 +417,12 @@ async def test_bulk_margin_dry_run_changes_nothing_and_the_run_writes_exact_rate
     before = w.hub.rows("SELECT * FROM model_rates ORDER BY provider, model, type")
     dry = await w.ok("PUT", "/api/admin/rates", w.root, json=body)
     assert dry["dry_run"] is True and dry["applied"] is False
-    new = {"input": "0.18", "output": "0.72", "cached_input": "0.09", "per_image": "0"}
+    new = {"input": "0.18", "output": "0.72", "cached_input": "0.09", "per_image": "0", **NO_MEDIA}
     assert dry["data"][0]["new"] == new and dry["data"][0]["old"]["input"] == "1"
     assert dry["data"][1] == {
         "model": "demo/echo", "type": "embedding", "old": None, "changed": True,
-        "new": {"input": "0.024", "output": "0", "cached_input": None, "per_image": "0"},
+        "new": {"input": "0.024", "output": "0", "cached_input": None, "per_image": "0",
+                **NO_MEDIA},
     }  # fmt: skip
     assert w.hub.rows("SELECT * FROM model_rates ORDER BY provider, model, type") == before
     assert w.hub.app[RATES].get("demo", "echo", "chat") == Rate.parse("1", "2")

@@ -46,10 +46,7 @@ class RateBook:
 
     def replace(self, rows: Iterable[Mapping[str, Any]]) -> None:
         self._rates = {
-            (r["provider"], r["model"], r["type"]): prices.Rate.parse(
-                r["input"], r["output"], r["cached_input"], r["per_image"]
-            )
-            for r in rows
+            (r["provider"], r["model"], r["type"]): prices.Rate.from_row(r) for r in rows
         }
 
     def get(self, provider: str, model: str, kind: str) -> prices.Rate | None:

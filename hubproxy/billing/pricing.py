@@ -15,7 +15,11 @@ MAX_AMOUNT = 10**9 * money.MICRO  # one grant: a billion credits
 MAX_BALANCE = 10**18  # micro-credits; far below SQLite's 2**63 integers
 MAX_RATE = 10**6 * money.MICRO  # a million credits per 1M tokens (or per image)
 MAX_RATES = 1000  # entries in one change
-RATE_FIELDS = frozenset({"model", "type", "input", "output", "cached_input", "per_image"})
+MEDIA_FIELDS = ("per_image_variants", "per_1m_chars", "per_second", "per_mb")
+RATE_FIELDS = frozenset(
+    {"model", "type", "input", "output", "cached_input", "per_image", *MEDIA_FIELDS}
+)
+TYPES = ("chat", "embedding", "image", "audio")
 
 
 def only(body: dict[str, Any], allowed: frozenset[str], where: str = "") -> None:
@@ -68,12 +72,14 @@ def entries(body: dict[str, Any], name: str) -> list[tuple[str, str, str, dict[s
         provider, sep, rest = model.partition("/") if isinstance(model, str) else ("", "", "")
         if not (sep and provider and rest):
             raise BadRequest(f"'{where}.model' must be 'provider/model'.", param=where + ".model")
-        if kind not in ("chat", "embedding"):
-            raise BadRequest(f"'{where}.type' must be chat or embedding.", param=where + ".type")
+        if kind not in TYPES:
+            raise BadRequest(
+                f"'{where}.type' must be one of {', '.join(TYPES)}.", param=where + ".type"
+            )
         if (model, kind) in seen:
             raise BadRequest(f"'{where}': {model} ({kind}) is listed twice.", param=where)
         seen.add((model, kind))
-        for field in ("input", "output"):
+        for field in ("input", "output") if kind in ("chat", "embedding") else ():
             if item.get(field) is None:
                 raise BadRequest(f"Missing '{where}.{field}'.", param=f"{where}.{field}")
         out.append((where, str(model), str(kind), item))
@@ -86,7 +92,8 @@ def checked(where: str, make: Callable[..., prices.Rate], *args: Any) -> prices.
         rate = make(*args)
     except HubError as exc:
         raise BadRequest(f"{where}: {exc.message}", param=where) from None
-    values = (rate.input, rate.output, rate.cached_input or 0, rate.per_image)
+    values = (rate.input, rate.output, rate.cached_input or 0, rate.per_image, rate.per_1m_chars,
+              rate.per_second, rate.per_mb, *(v for _, v in rate.per_image_variants))  # fmt: skip
     if max(values) > MAX_RATE:
         raise BadRequest(f"{where}: a rate may be at most 1000000 credits.", param=where)
     return rate
@@ -94,12 +101,12 @@ def checked(where: str, make: Callable[..., prices.Rate], *args: Any) -> prices.
 
 def given_rates(body: dict[str, Any]) -> dict[tuple[str, str], prices.Rate]:
     return {
-        (model, kind): checked(
-            where, prices.Rate.parse, e["input"], e["output"], e.get("cached_input"),
-            e.get("per_image", 0),
-        )
-        for where, model, kind, e in entries(body, "rates")
-    }  # fmt: skip
+        (model, kind): checked(where, _given, e) for where, model, kind, e in entries(body, "rates")
+    }
+
+
+def _given(e: dict[str, Any]) -> prices.Rate:
+    return prices.Rate.from_row({**e, "input": e.get("input", 0), "output": e.get("output", 0)})
 
 
 def margin_rates(body: dict[str, Any]) -> dict[tuple[str, str], prices.Rate]:
@@ -117,9 +124,12 @@ def margin_rates(body: dict[str, Any]) -> dict[tuple[str, str], prices.Rate]:
             return prices.rate_with_margin(v, margin, price)
 
         cached = e.get("cached_input")
+        variants = prices.parse_variants(e.get("per_image_variants"))
         return prices.Rate(
-            of(e["input"]), of(e["output"]), None if cached is None else of(cached),
+            of(e.get("input", 0)), of(e.get("output", 0)), None if cached is None else of(cached),
             of(e.get("per_image", 0)),
+            tuple((k, of(prices.money_text(v))) for k, v in variants),
+            of(e.get("per_1m_chars", 0)), of(e.get("per_second", 0)), of(e.get("per_mb", 0)),
         )  # fmt: skip
 
     return {

@@ -28,24 +28,53 @@ def rates_set(args: argparse.Namespace) -> int:
     provider, sep, model = args.model.partition("/")
     if not (sep and provider and model):
         raise UsageError(f"model must be provider/model, got {args.model!r}")
+    kind = args.type or _kind_of(args)
+    if kind in ("chat", "embedding") and (args.input is None or args.output is None):
+        raise UsageError(f"a {kind} rate needs --input and --output")
     rate = _money(
-        lambda: prices.Rate.parse(args.input, args.output, args.cached_input, args.per_image)
-    )
-    apply(database(args), [ledger.set_rate(provider, model, args.type, rate.strings())])
-    shown = ", ".join(f"{k} {v}" for k, v in rate.strings().items() if v is not None)
-    print(f"rate for {args.model} ({args.type}): {shown} credits per 1M tokens (per image)")
+        lambda: prices.Rate.parse(
+            args.input or "0", args.output or "0", args.cached_input, args.per_image,
+            per_image_variants=args.per_image_variant, per_1m_chars=args.per_1m_chars,
+            per_second=args.per_second, per_mb=args.per_mb,
+        )
+    )  # fmt: skip
+    apply(database(args), [ledger.set_rate(provider, model, kind, rate.strings())])
+    shown = ", ".join(f"{k} {v}" for k, v in rate.strings().items() if v not in (None, "0"))
+    print(f"rate for {args.model} ({kind}): {shown or 'free'} (credits per 1M tokens or "
+          "characters, per image, second or MB)")  # fmt: skip
     return 0
+
+
+def _kind_of(args: argparse.Namespace) -> str:
+    """The rate's type when --type is not given: what its prices are for."""
+
+    def given(value: str, name: str) -> bool:
+        return _money(lambda: money.parse_amount(value, name)) > 0
+
+    if args.per_image_variant or given(args.per_image, "per_image"):
+        return "image"
+    if any(
+        given(v, n)
+        for v, n in (
+            (args.per_1m_chars, "per_1m_chars"),
+            (args.per_second, "per_second"),
+            (args.per_mb, "per_mb"),
+        )
+    ):
+        return "audio"
+    return "chat"
+
+
+RATE_HEADERS = ["model", "type", "input", "output", "cached_input", "per_image",
+                "variants", "per_1m_chars", "per_second", "per_mb"]  # fmt: skip
 
 
 def rates_list(args: argparse.Namespace) -> int:
     rows = database(args).execute(
-        "SELECT provider, model, type, input, output, cached_input, per_image FROM model_rates "
+        f"SELECT provider, model, type, {', '.join(ledger.RATE_COLUMNS)} FROM model_rates "
         "ORDER BY provider, model, type"
     )
-    table(
-        ["model", "type", "input", "output", "cached_input", "per_image"],
-        [(f"{r[0]}/{r[1]}", r[2], r[3], r[4], r[5] or "-", r[6]) for r in rows],
-    )
+    table(RATE_HEADERS, [(f"{r[0]}/{r[1]}", r[2], *(v or "-" for v in r[3:])) for r in rows])
     return 0
 
 
@@ -96,7 +125,7 @@ def rates_bulk(args: argparse.Namespace) -> int:
             "credit_price": args.credit_price}  # fmt: skip
     new = _money(lambda: pricing.margin_rates(body))
     rows = [(m, k, *(v or "-" for v in r.strings().values())) for (m, k), r in new.items()]
-    table(["model", "type", "input", "output", "cached_input", "per_image"], rows)
+    table(RATE_HEADERS, rows)
     if args.dry_run:
         print("dry run: nothing changed")
         return 0

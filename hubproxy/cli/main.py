@@ -1,4 +1,5 @@
-"""The command line: serve, migrate, check-config, users, keys, rates, credits, calls, usage."""
+"""The command line: serve, migrate, check-config, users, keys, rates, credits, calls, usage,
+apps."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from collections.abc import Callable, Sequence
 import structlog
 
 from hubproxy.billing import pricing
-from hubproxy.cli import billing
+from hubproxy.cli import apps, billing
 from hubproxy.cli.common import UsageError, database, settings_of, table, timestamp
 from hubproxy.config import ConfigError
 from hubproxy.gateway import auth
@@ -74,11 +75,21 @@ def _parser() -> argparse.ArgumentParser:
     rates = sub.add_parser("rates", help="model prices").add_subparsers(required=True)
     p = rates.add_parser("set", parents=[common], help="set a model's rate (credits per 1M tokens)")
     p.add_argument("model", help="provider/model")
-    p.add_argument("--input", required=True, help="credits per 1M input tokens")
-    p.add_argument("--output", required=True, help="credits per 1M output tokens")
+    p.add_argument("--input", help="credits per 1M input tokens (chat, embedding: required)")
+    p.add_argument("--output", help="credits per 1M output tokens (chat, embedding: required)")
     p.add_argument("--cached-input", help="credits per 1M cached input tokens (default: --input)")
     p.add_argument("--per-image", default="0", help="credits per image")
-    p.add_argument("--type", choices=("chat", "embedding"), default="chat")
+    p.add_argument(
+        "--per-image-variant", action="append", metavar="SIZE/QUALITY=CREDITS",
+        help="credits per image of that size and quality, over --per-image (repeatable)",
+    )  # fmt: skip
+    p.add_argument("--per-1m-chars", default="0", help="credits per 1M input characters")
+    p.add_argument("--per-second", default="0", help="credits per second of audio")
+    p.add_argument("--per-mb", default="0", help="credits per MB uploaded (no duration known)")
+    p.add_argument(
+        "--type", choices=pricing.TYPES,
+        help="what the rate prices (default: image or audio by the prices given, else chat)",
+    )  # fmt: skip
     p.set_defaults(run=billing.rates_set)
     rates.add_parser("list", parents=[common], help="list rates").set_defaults(
         run=billing.rates_list
@@ -115,6 +126,7 @@ def _parser() -> argparse.ArgumentParser:
     p = credits.add_parser("balance", parents=[common], help="show balances")
     p.add_argument("user", nargs="?")
     p.set_defaults(run=billing.credits_balance)
+    apps.add_parser(sub, common)
     return parser
 
 

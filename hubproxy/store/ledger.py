@@ -17,9 +17,12 @@ _ENTRY = (
 )
 # A second settlement of the same call is a no-op: the unique index keeps the first.
 _DEBIT = _ENTRY + " ON CONFLICT (call_id) WHERE kind = 'debit' DO NOTHING"
+RATE_COLUMNS = ("input", "output", "cached_input", "per_image", "per_image_variants",
+                "per_1m_chars", "per_second", "per_mb")  # fmt: skip
 _RATE = (
-    "INSERT INTO model_rates (provider, model, type, input, output, cached_input, per_image, "
-    "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (provider, model, type) DO "
+    f"INSERT INTO model_rates (provider, model, type, {', '.join(RATE_COLUMNS)}, updated_at) "
+    f"VALUES (?, ?, ?, {', '.join('?' for _ in RATE_COLUMNS)}, ?) "
+    "ON CONFLICT (provider, model, type) DO "
 )
 # A settled debit as a usage event: what the call was, and what it cost.
 _DEBITS = (
@@ -44,16 +47,15 @@ def set_rate(
 ) -> Op:
     """Upsert a rate; with replace=False an existing rate wins (seeding from config)."""
     action = (
-        "UPDATE SET input = excluded.input, output = excluded.output, "
-        "cached_input = excluded.cached_input, per_image = excluded.per_image, "
-        "updated_at = excluded.updated_at"
+        "UPDATE SET "
+        + "".join(f"{c} = excluded.{c}, " for c in RATE_COLUMNS)
+        + "updated_at = excluded.updated_at"
         if replace
         else "NOTHING"
     )
-    return _RATE + action, (
-        provider, model, kind, strings["input"], strings["output"], strings["cached_input"],
-        strings["per_image"], now_ms(),
-    )  # fmt: skip
+    values = [strings.get(c, None if c in ("cached_input", "per_image_variants") else "0")
+              for c in RATE_COLUMNS]  # fmt: skip
+    return _RATE + action, (provider, model, kind, *values, now_ms())
 
 
 def meter_accepted(ledger_id: int) -> Op:
@@ -82,7 +84,7 @@ async def tail(conn: aiosqlite.Connection, after: int, source: str) -> list[tupl
 
 
 async def rates(conn: aiosqlite.Connection) -> list[dict[str, Any]]:
-    sql = "SELECT provider, model, type, input, output, cached_input, per_image FROM model_rates"
+    sql = f"SELECT provider, model, type, {', '.join(RATE_COLUMNS)} FROM model_rates"
     async with conn.execute(sql) as cur:
         return [dict(zip(r.keys(), r, strict=True)) for r in await cur.fetchall()]
 

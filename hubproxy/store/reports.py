@@ -173,7 +173,8 @@ async def users(conn: aiosqlite.Connection) -> list[dict[str, Any]]:
 async def rates(conn: aiosqlite.Connection) -> list[dict[str, Any]]:
     """Every rate as stored (decimal strings of credits), by model."""
     sql = (
-        "SELECT provider, model, type, input, output, cached_input, per_image, updated_at "
+        "SELECT provider, model, type, input, output, cached_input, per_image, "
+        "per_image_variants, per_1m_chars, per_second, per_mb, updated_at "
         "FROM model_rates ORDER BY provider, model, type"
     )
     async with conn.execute(sql) as cur:
@@ -181,6 +182,8 @@ async def rates(conn: aiosqlite.Connection) -> list[dict[str, Any]]:
     return [
         {"model": f"{r['provider']}/{r['model']}", "provider": r["provider"], "type": r["type"],
          "input": r["input"], "output": r["output"], "cached_input": r["cached_input"],
-         "per_image": r["per_image"], "updated_at": iso(r["updated_at"])}
+         "per_image": r["per_image"], "per_image_variants": r["per_image_variants"],
+         "per_1m_chars": r["per_1m_chars"], "per_second": r["per_second"],
+         "per_mb": r["per_mb"], "updated_at": iso(r["updated_at"])}
         for r in rows
     ]  # fmt: skip
