@@ -13,6 +13,8 @@ import structlog
 
 from hubproxy.billing import pricing
 from hubproxy.cli import billing
+from hubproxy.cli import catalog as catalog_cli
+from hubproxy.cli import secrets as secrets_cli
 from hubproxy.cli.common import UsageError, database, settings_of, table, timestamp
 from hubproxy.config import ConfigError
 from hubproxy.gateway import auth
@@ -115,6 +117,8 @@ def _parser() -> argparse.ArgumentParser:
     p = credits.add_parser("balance", parents=[common], help="show balances")
     p.add_argument("user", nargs="?")
     p.set_defaults(run=billing.credits_balance)
+    catalog_cli.register(sub, common)
+    secrets_cli.register(sub, common)
     return parser
 
 
