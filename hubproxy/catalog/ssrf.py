@@ -10,6 +10,7 @@ operator's own and exempt.
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import socket
 from collections.abc import Iterable
@@ -56,8 +57,8 @@ def classify(address: IP) -> str | None:
         (address.is_unspecified, "an unspecified address"),
         (address.is_link_local, "a link-local address"),
         (address.is_multicast, "a multicast address"),
-        (address.is_private, "a private address"),
         (address.is_reserved, "a reserved address"),
+        (address.is_private, "a private address"),
         (not address.is_global, "a non-public address"),
     )
     return next((why for hit, why in checks if hit), None)
@@ -158,7 +159,8 @@ class GuardedResolver(AbstractResolver):
             for entry in found:
                 check_address(host, entry["host"])
         except Blocked as exc:
-            raise OSError(f"upstream address refused by the SSRF guard: {exc}") from None
+            # (errno, text): aiohttp shows the text in its connect error.
+            raise OSError(errno.EACCES, f"refused by the SSRF guard: {exc}") from None
         return found
 
     async def close(self) -> None:
