@@ -3,6 +3,7 @@ their passive availability, and the alias document, replaced whole."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from aiohttp import web
@@ -88,7 +89,7 @@ async def update_model(request: web.Request) -> web.Response:
     row = _row(live.current, request.match_info["id"])
     changes = validate.model(await read_json(request), partial=True)
     if changes.get("enabled") is False and row.enabled:
-        after = [m if m.id != row.id else _disabled(m) for m in live.current.models]
+        after = [replace(m, enabled=False) if m.id == row.id else m for m in live.current.models]
         still_valid(
             await alias_doc(request), offer_map(live.current, after), f"Disabling '{row.name}'"
         )
@@ -96,13 +97,6 @@ async def update_model(request: web.Request) -> web.Response:
         return reply(_view(live, row))
     cat = await commit(request, store.update_model(row.id, changes))
     return reply(_view(live, _row(cat, row.id)))
-
-
-def _disabled(m: ModelEntry) -> ModelEntry:
-    return ModelEntry(
-        id=m.id, provider=m.provider, model=m.model, type=m.type,
-        display_name=m.display_name, context_window=m.context_window, enabled=False,
-    )  # fmt: skip
 
 
 @routes.delete("/api/admin/models/{id}")

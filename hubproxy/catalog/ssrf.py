@@ -102,7 +102,11 @@ def parse_base_url(value: Any, param: str = "base_url") -> tuple[str, str]:
 
 
 async def check_base_url(
-    url: str, *, allow_private: bool, resolver: AbstractResolver, param: str = "base_url"
+    url: str,
+    *,
+    allow_private: bool,
+    resolver: AbstractResolver | None = None,
+    param: str = "base_url",
 ) -> str:
     """The URL, once its host is a public address or resolves only to public ones. A name
     that does not resolve now is let through: the connect-time guard checks it then."""
@@ -114,7 +118,7 @@ async def check_base_url(
             check_address(host, host.strip("[]"))
             return url
         try:
-            found = await resolver.resolve(host, 0, socket.AF_UNSPEC)
+            found = await (resolver or ThreadedResolver()).resolve(host, 0, socket.AF_UNSPEC)
         except OSError:
             return url
         for entry in found:

@@ -12,13 +12,12 @@ import secrets
 import sqlite3
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from functools import wraps
 from typing import Any
 
-from aiohttp.resolver import ThreadedResolver
-
 from hubproxy.catalog import sealing, validate
-from hubproxy.catalog.probe import pick_model, probe
+from hubproxy.catalog.probe import ProbeResult, pick_model, probe
 from hubproxy.catalog.snapshot import Catalog, build, offer_map
 from hubproxy.catalog.ssrf import GuardedResolver, check_base_url, config_hosts
 from hubproxy.cli.common import UsageError, database, settings_of, table, timestamp
@@ -160,7 +159,7 @@ def _master_key(settings: Settings) -> sealing.MasterKey:
 
 def _base_url(settings: Settings, url: str) -> str:
     allow = settings.security.allow_private_upstreams
-    return asyncio.run(check_base_url(url, allow_private=allow, resolver=ThreadedResolver()))
+    return asyncio.run(check_base_url(url, allow_private=allow))
 
 
 def _provider_body(args: argparse.Namespace) -> dict[str, Any]:
@@ -277,11 +276,15 @@ def credentials_test(args: argparse.Namespace) -> int:
     model = pick_model(entry, s.catalog.offered(entry.name), args.model)
     if model is None:
         raise UsageError(f"{entry.name} has no catalogue model to test with; pass --model")
-    guard = GuardedResolver(
-        exempt=config_hosts(p.base_url for p in s.settings.providers),
-        allow_private=s.settings.security.allow_private_upstreams,
-    )
-    result = asyncio.run(probe(entry, plain, model, resolver=guard))
+
+    async def call() -> ProbeResult:
+        guard = GuardedResolver(
+            exempt=config_hosts(p.base_url for p in s.settings.providers),
+            allow_private=s.settings.security.allow_private_upstreams,
+        )
+        return await probe(entry, plain, model, resolver=guard)
+
+    result = asyncio.run(call())
     outcome = "ok" if result.ok else f"failed: {result.error}"
     print(f"{entry.name}/{row['label']} with {model}: {outcome} "
           f"(status {result.status or '-'}, {result.latency_ms} ms)")  # fmt: skip
@@ -356,7 +359,9 @@ def models_update(args: argparse.Namespace) -> int:
     if not changes:
         raise UsageError("nothing to change: give --type, --context, --enabled ...")
     if changes.get("enabled") is False:
-        after = tuple(m for m in s.catalog.models if m.id != row["id"])
+        after = tuple(
+            replace(m, enabled=False) if m.id == row["id"] else m for m in s.catalog.models
+        )
         s.aliases_still_valid(Catalog(providers=s.catalog.providers, models=after), "disabling it")
     s.write(store.update_model(row["id"], changes))
     print(f"updated {args.model}")

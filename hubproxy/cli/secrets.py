@@ -16,7 +16,9 @@ from hubproxy.store.writer import apply
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
     group = sub.add_parser("secrets", help="the master key that seals provider keys")
     cmds = group.add_subparsers(required=True)
-    cmds.add_parser("gen-key", help="print a new master key (base64)").set_defaults(run=gen_key)
+    cmds.add_parser(
+        "gen-key", parents=[common], help="print a new master key (base64)"
+    ).set_defaults(run=gen_key)
     p = cmds.add_parser(
         "rotate", parents=[common],
         help="re-seal every credential under a new key (from --new-key-file or "
