@@ -9,7 +9,7 @@ import aiosqlite
 from aiohttp import web
 
 from hubproxy import tasks
-from hubproxy.api import admin, middleware, native, openai, user
+from hubproxy.api import admin, catalog_admin, middleware, native, openai, user
 from hubproxy.api.state import (
     CREDITS,
     FOLLOWER,
@@ -61,6 +61,7 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(user.routes)
     app.add_routes(admin.routes)
     app.cleanup_ctx.append(_resources)
+    catalog_admin.install(app)  # after _resources: it needs the reader, writer and follower
     return app
 
 

@@ -118,6 +118,21 @@ class BillingSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class SecretsSettings:
+    """The master key that seals provider credentials: $HUBPROXY_SECRET_KEY, else key_file.
+    `new_key` ($HUBPROXY_NEW_SECRET_KEY) is only read by `hubproxy secrets rotate`."""
+
+    key: Secret | None = None
+    key_file: Path | None = None
+    new_key: Secret | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SecuritySettings:
+    allow_private_upstreams: bool = False  # lifts the SSRF guard (Ollama, vLLM on purpose)
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     source: Path | None = None
     server: ServerSettings = ServerSettings()
@@ -127,6 +142,8 @@ class Settings:
     log: LogSettings = LogSettings()
     providers: tuple[ProviderSettings, ...] = ()
     billing: BillingSettings = BillingSettings()
+    secrets: SecretsSettings = SecretsSettings()
+    security: SecuritySettings = SecuritySettings()
 
 
 def locate(cli_path: str | None) -> Path:
@@ -150,7 +167,12 @@ def load(path: Path, *, secrets: bool = True) -> Settings:
 
 def parse(raw: Mapping[str, Any], path: Path, *, secrets: bool = True) -> Settings:
     r = _Reader(path)
-    r.keys(raw, "", {"server", "database", "upstream", "auth", "log", "providers", "billing"})
+    r.keys(
+        raw,
+        "",
+        {"server", "database", "upstream", "auth", "log", "providers", "billing", "secrets",
+         "security"},
+    )  # fmt: skip
     base = path.resolve().parent
 
     srv = r.table(raw, "server", {"host": str, "port": int, "max_body_mb": float})
@@ -200,7 +222,17 @@ def parse(raw: Mapping[str, Any], path: Path, *, secrets: bool = True) -> Settin
     dupes = sorted({n for n in names if names.count(n) > 1})
     r.check(not dupes, "[[providers]] name", f"unique names (repeated: {', '.join(dupes)})")
     billing = _billing(r, raw)
-    return Settings(path, server, database, upstream, auth, log, providers, billing)
+    sec = r.table(raw, "secrets", {"key_file": str})
+    env_key, env_new = _env("HUBPROXY_SECRET_KEY"), _env("HUBPROXY_NEW_SECRET_KEY")
+    secrets_ = SecretsSettings(
+        key=Secret(env_key) if env_key else None,
+        key_file=base / sec["key_file"] if "key_file" in sec else None,
+        new_key=Secret(env_new) if env_new else None,
+    )
+    security = SecuritySettings(**r.table(raw, "security", {"allow_private_upstreams": bool}))
+    return Settings(
+        path, server, database, upstream, auth, log, providers, billing, secrets_, security
+    )
 
 
 def _billing(r: _Reader, raw: Mapping[str, Any]) -> BillingSettings:

@@ -104,6 +104,10 @@ class Follower:
     async def __call__(self) -> None:
         await self.refresh()
 
+    def add(self, name: str, handler: Handler) -> None:
+        """Also reload `handler` when the revision `name` moves (from the next refresh)."""
+        self._handlers[name] = handler
+
     async def refresh(self) -> set[str]:
         """Reload what changed; returns the names of the revisions that moved."""
         if self._running is not None and not self._running.done():

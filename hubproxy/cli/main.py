@@ -14,6 +14,8 @@ import structlog
 
 from hubproxy.billing import pricing
 from hubproxy.cli import apps, billing
+from hubproxy.cli import catalog as catalog_cli
+from hubproxy.cli import secrets as secrets_cli
 from hubproxy.cli.common import UsageError, database, settings_of, table, timestamp
 from hubproxy.config import ConfigError
 from hubproxy.gateway import auth
@@ -127,6 +129,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("user", nargs="?")
     p.set_defaults(run=billing.credits_balance)
     apps.add_parser(sub, common)
+    catalog_cli.register(sub, common)
+    secrets_cli.register(sub, common)
     return parser
 
 
