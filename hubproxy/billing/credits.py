@@ -11,7 +11,8 @@ input rate, plus max_tokens, or the default, at the output rate for each of the 
 than it held only when the prompt is larger than estimated, or the client set no max_tokens
 and the model wrote more than the default. So a balance goes below zero by at most the sum,
 over calls settling at once, of (actual - held) for such calls; with max_tokens set and a
-prompt no larger than estimated, never.
+prompt no larger than estimated, never. Estimates count a token per non-ASCII character
+(tokens.py), so a prompt in any script is held at no less than its size.
 """
 
 from __future__ import annotations
