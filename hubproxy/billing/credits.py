@@ -5,12 +5,14 @@ settlement and grant this process makes (written through the writer), and follow
 that other processes append (the CLI) by tailing the ledger. Holds exist only here: a crash
 drops them, and nothing is left to release after a restart.
 
-The one bound on overshoot: a call is admitted against its hold (prompt estimate at the input
-rate plus max_tokens, or the default, at the output rate), but settles at what the upstream
-reports. It can cost more than it held only when the prompt is larger than estimated, or the
-client set no max_tokens and the model wrote more than the default. So a balance goes below
-zero by at most the sum, over calls settling at once, of (actual - held) for such calls; with
-max_tokens set and a prompt no larger than estimated, never.
+The one bound on overshoot: a call is admitted against its hold (the prompt estimate at the
+input rate, plus max_tokens, or the default, at the output rate for each of the `n` (or
+`best_of`) choices it asks for), but settles at what the upstream reports. It can cost more
+than it held only when the prompt is larger than estimated, or the client set no max_tokens
+and the model wrote more than the default. So a balance goes below zero by at most the sum,
+over calls settling at once, of (actual - held) for such calls; with max_tokens set and a
+prompt no larger than estimated, never. Estimates count a token per non-ASCII character
+(tokens.py), so a prompt in any script is held at no less than its size.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any
 
 from hubproxy import money
 from hubproxy.billing import prices, tokens
-from hubproxy.errors import Forbidden, PaymentRequired
+from hubproxy.errors import BadRequest, Forbidden, PaymentRequired
 from hubproxy.providers.base import JSON, Usage
 from hubproxy.store import ledger
 from hubproxy.store.writer import Op
@@ -63,7 +65,10 @@ class Credits:
         self.default_max_tokens = default_max_tokens
         self.source = source  # marks the ledger rows this process writes
         self.balances: dict[int, int] = {}
+        # By user: the micro-credits held, and how many holds they are. An entry goes when its
+        # user's last hold is settled, not when the amount reaches 0: free models hold 0.
         self.held: dict[int, int] = {}
+        self.holds: dict[int, int] = {}
         self.last_ledger_id = 0
 
     def load(self, balances: dict[int, int], last_ledger_id: int) -> None:
@@ -101,6 +106,7 @@ class Credits:
                 code="insufficient_credits",
             )
         self.held[user_id] = self.held.get(user_id, 0) + amount
+        self.holds[user_id] = self.holds.get(user_id, 0) + 1
         return Hold(user_id, amount, rate, images)
 
     def settle(self, hold: Hold, call_id: str, usage: Usage | None) -> tuple[int, list[Op]]:
@@ -109,9 +115,12 @@ class Credits:
         if hold.settled:
             raise RuntimeError(f"call {call_id} is settled already")
         hold.settled = True
-        self.held[hold.user_id] -= hold.amount
-        if not self.held[hold.user_id]:
-            del self.held[hold.user_id]
+        user = hold.user_id
+        if self.holds[user] > 1:
+            self.holds[user] -= 1
+            self.held[user] -= hold.amount
+        else:  # the user's last hold: nothing else is held for them
+            del self.holds[user], self.held[user]
         # Nothing reached the upstream without usage: no tokens, and no images, to pay for.
         amount = prices.cost(hold.rate, usage, hold.images) if usage is not None else 0
         if amount == 0:
@@ -129,7 +138,12 @@ class Credits:
         self.balances[user_id] = self.balances.get(user_id, 0) - amount
 
     def max_output(self, body: JSON, kind: str) -> int:
-        """The output tokens a call may write: what it asked for, or the default."""
+        """The output tokens a call may write: every choice's, each what it asked for or the
+        default."""
+        return self._max_output(body, kind) * _choices(body, kind)
+
+    def _max_output(self, body: JSON, kind: str) -> int:
+        """The output tokens one choice may write."""
         if kind != "chat":
             return 0
         for name in ("max_completion_tokens", "max_tokens"):
@@ -137,3 +151,21 @@ class Credits:
             if isinstance(value, int) and not isinstance(value, bool) and value > 0:
                 return value
         return self.default_max_tokens
+
+
+def _choices(body: JSON, kind: str) -> int:
+    """How many choices a chat call may generate, each up to the output limit, and so be
+    billed for: `n`, or `best_of` where an upstream has it (it generates that many and
+    returns the best `n`). A value that is not a positive integer is refused, since the hold
+    could not cover what an upstream that reads it leniently would bill."""
+    if kind != "chat":
+        return 1
+    most = 1
+    for name in ("n", "best_of"):
+        value = body.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise BadRequest(f"'{name}' must be a positive integer.", param=name)
+        most = max(most, value)
+    return most

@@ -1,14 +1,31 @@
-"""Token estimates, for when a provider reports no usage (a cut stream, a silent upstream)."""
+"""Token estimates: for holds, and for when a provider reports no usage (a cut stream).
+
+Text is measured in units, a quarter token each: an ASCII character is one unit (four to a
+token, the usual rule for English text and code), any other character is CHARS_PER_TOKEN
+units, a whole token. Tokenizers give Chinese, Japanese or Korean text about a token a
+character and emoji more than one byte-level token, so counting every non-ASCII character as
+a token keeps a hold from falling short for text in any script; Latin text with accents is
+over-counted a little, which a hold can afford.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-CHARS_PER_TOKEN = 4  # the usual rule of thumb for English text and code
+CHARS_PER_TOKEN = 4  # ASCII characters a token; a unit is 1 / CHARS_PER_TOKEN of a token
+
+
+def units(text: str) -> int:
+    """The estimate's size of `text`: its length, plus 3 for each non-ASCII character."""
+    if text.isascii():
+        return len(text)
+    ascii_chars = len(text.encode("ascii", "ignore"))  # C speed: no Python loop over chars
+    return ascii_chars + (len(text) - ascii_chars) * CHARS_PER_TOKEN
 
 
 def from_chars(chars: int) -> int:
-    """Tokens for `chars` characters, rounded up: an estimate never bills zero for real text."""
+    """Tokens for `chars` units (see units()), rounded up: an estimate never bills zero for
+    real text."""
     return -(-chars // CHARS_PER_TOKEN)
 
 
@@ -43,7 +60,7 @@ def _chars(value: Any) -> int:
     if value is None:
         return 0
     if isinstance(value, str):
-        return len(value)
+        return units(value)
     if isinstance(value, list):
         return sum(_chars(v) for v in value)
     if isinstance(value, dict):
@@ -52,4 +69,4 @@ def _chars(value: Any) -> int:
         if value.get("type") in ("image_url", "image"):
             return 85 * CHARS_PER_TOKEN
         return sum(_chars(v) for k, v in value.items() if k not in ("type", "id"))
-    return len(str(value))
+    return units(str(value))

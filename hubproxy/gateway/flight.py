@@ -175,8 +175,16 @@ class Flight:
         refused = call.upstream_status is not None and call.upstream_status >= 400
         if refused or not (status == "success" or call.ttfb_ms is not None or call.sent):
             return False
-        chars = translator.text_chars if translator is not None else 0
-        call.usage = Usage(tokens.prompt(self.body), tokens.from_chars(chars))
+        chars, given = (
+            (0, None)
+            if translator is None
+            else (
+                translator.text_chars,
+                translator.prompt_tokens,  # the input count, final if given
+            )
+        )
+        prompt = tokens.prompt(self.body) if given is None else given
+        call.usage = Usage(prompt, tokens.from_chars(chars))
         call.usage_estimated = True
         return True
 

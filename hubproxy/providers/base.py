@@ -62,9 +62,18 @@ class StreamTranslator(Protocol):
     that the log does not have.
     """
 
-    usage: Usage | None  # the provider's own count, once the stream has carried it
+    # The provider's own FINAL count, once the stream has carried it; None until then, even
+    # if the stream gave provisional or running counts (Anthropic's message_start, Gemini's
+    # usageMetadata on every event), so that a stream cut short is billed at an estimate.
+    usage: Usage | None
+    # The prompt's token count as the stream gave it before its final usage (Anthropic's
+    # message_start, any event of Gemini's, a running OpenAI-compatible usage), else None: an
+    # estimate of a cut stream needs only its output then.
+    prompt_tokens: int | None
     finished: bool
-    text_chars: int  # generated characters passed on: the basis of an estimate if usage is None
+    # The generated text passed on, in billing.tokens units (an ASCII character 1, any other
+    # 4; tokens.from_chars turns them into tokens): the basis of an estimate if usage is None.
+    text_chars: int
 
     def feed(self, event: Event) -> bytes: ...
 

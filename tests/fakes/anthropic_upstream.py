@@ -5,6 +5,10 @@ The model name picks the answer (streamed when the request says `"stream": true`
   claude-unicode       stream_unicode_cache.sse: non-ASCII text, prompt-cache usage, comments
   claude-thinking      stream_thinking.sse: a thinking block and no usage at all
   claude-midstream     "Hello", then an in-stream `event: error` (overloaded_error)
+  claude-cut           message_start (its provisional output_tokens: 1), then CUT_DELTAS text
+                       deltas (CUT_TEXT in all), then the connection ends: no message_delta
+  claude-nostop        stream_text.sse up to and with message_delta (the final usage), then
+                       the connection ends before message_stop
   claude-overloaded    529 overloaded_error
   claude-ratelimited   429 rate_limit_error, with retry-after: 7
   claude-unauthorized  401 authentication_error (also the answer to a wrong x-api-key)
@@ -71,6 +75,31 @@ def blocks(sse: bytes) -> list[bytes]:
     return [block + b"\n\n" for block in sse.split(b"\n\n") if block.strip()]
 
 
+# claude-cut: what the cut stream says before it ends, ASCII and CJK (1 token a character).
+CUT_DELTAS = ["Hello there ", "世界", "and more ", "日本語"] * 50
+CUT_TEXT = "".join(CUT_DELTAS)
+
+
+def cut_stream() -> bytes:
+    """The text stream's head (message_start, content_block_start, ping), many text deltas,
+    and nothing after them."""
+    head = blocks(data("anthropic/stream_text.sse"))[:3]
+    deltas = [
+        b"event: content_block_delta\ndata: "
+        + orjson.dumps(
+            {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": t}}
+        )
+        + b"\n\n"
+        for t in CUT_DELTAS
+    ]
+    return b"".join(head + deltas)
+
+
+def no_stop_stream() -> bytes:
+    """The text stream without its last event, message_stop."""
+    return b"".join(blocks(data("anthropic/stream_text.sse"))[:-1])
+
+
 def midstream_error() -> bytes:
     """The text stream up to its first text delta ("Hello"), then the documented error event."""
     head = blocks(data("anthropic/stream_text.sse"))[:4]
@@ -119,6 +148,10 @@ class FakeAnthropic(Recorder):
             raw = data("anthropic/stream_tool_use.sse")
         elif model == "claude-midstream":
             raw = midstream_error()
+        elif model == "claude-cut":
+            raw = cut_stream()
+        elif model == "claude-nostop":
+            raw = no_stop_stream()
         else:
             raw = data("anthropic/" + STREAMS.get(model, "stream_text.sse"))
         return await self.send(request, raw, content_type="text/event-stream", headers=SSE_HEADERS)

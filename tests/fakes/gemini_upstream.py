@@ -6,6 +6,8 @@ Served under /v1beta/models/{model}:{method}. The model name picks the answer:
                     finishReason MAX_TOKENS
   gemini-blocked    response_blocked.json: the prompt was blocked, no candidate
   gemini-midstream  the first event of stream_text_ja.sse, then an in-stream error (503)
+  gemini-cut        the first event of stream_text_ja.sse (running usageMetadata, no
+                    finishReason), then the connection ends
   gemini-e429       429 RESOURCE_EXHAUSTED
   gemini-e400       400 INVALID_ARGUMENT
   gemini-e403       403 PERMISSION_DENIED
@@ -128,6 +130,8 @@ class FakeGemini(Recorder):
             raw = sse_event(data("gemini/response_blocked.json"))
         elif model == "gemini-midstream":
             raw = midstream_error()
+        elif model == "gemini-cut":
+            raw = data("gemini/stream_text_ja.sse").split(b"\n\n")[0] + b"\n\n"
         else:
             raw = data("gemini/stream_text_ja.sse")
         return await self.send(request, raw, content_type="text/event-stream")

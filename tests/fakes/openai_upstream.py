@@ -9,6 +9,9 @@ The model name picks the behaviour:
   malformed     streams one good chunk, then one that is not JSON
   gated         streams one chunk, then waits for `release` before the rest
   nousage       a normal answer without any usage (some servers do that)
+  runningcut    every chunk carries the running usage so far (as vLLM's continuous_usage_stats
+                does), and the connection drops after the second word
+A whole answer honours `n`: n choices, and n times the completion tokens.
 The key can misbehave too: one containing "revoked" gets 401, "limited" gets 429.
 Streams follow OpenAI: with stream_options.include_usage, every chunk has "usage": null and
 a usage-only chunk precedes [DONE].
@@ -83,8 +86,10 @@ class FakeOpenAI:
                 if model == "malformed" and i == 2:
                     await resp.write(b"data: {this is not json\n\n")
                     return resp
-                if model in ("stall", "cut") and i == 2:
-                    if model == "cut":
+                if model == "runningcut":
+                    raw = running_usage(raw, i)
+                if model in ("stall", "cut", "runningcut") and i == 2 + (model == "runningcut"):
+                    if model != "stall":
                         assert request.transport is not None
                         request.transport.abort()
                         return resp
@@ -130,22 +135,41 @@ HEAD = {"id": "chatcmpl-fake", "created": 1700000000, "system_fingerprint": "fp_
 
 
 def completion(body: dict[str, Any], *, usage: bool = True) -> dict[str, Any]:
+    n = body.get("n") or 1
     out = {
         **HEAD,
         "object": "chat.completion",
         "model": body["model"],
         "choices": [
             {
-                "index": 0,
+                "index": i,
                 "message": {"role": "assistant", "content": "".join(WORDS), "refusal": None},
                 "logprobs": None,
                 "finish_reason": "stop",
             }
+            for i in range(n)
         ],
     }
     if usage:
-        out["usage"] = USAGE
+        completion_tokens = USAGE["completion_tokens"] * n
+        out["usage"] = {
+            **USAGE,
+            "completion_tokens": completion_tokens,
+            "total_tokens": USAGE["prompt_tokens"] + completion_tokens,
+        }
     return out
+
+
+def running_usage(raw: bytes, i: int) -> bytes:
+    """Chunk `i` with the usage so far in it: the prompt, and one token a word sent."""
+    obj = orjson.loads(raw[len(b"data: ") :])
+    words = max(i, 0)
+    obj["usage"] = {
+        "prompt_tokens": USAGE["prompt_tokens"],
+        "completion_tokens": words,
+        "total_tokens": USAGE["prompt_tokens"] + words,
+    }
+    return b"data: " + orjson.dumps(obj) + b"\n\n"
 
 
 def chunks(body: dict[str, Any], with_usage: bool) -> list[bytes]:

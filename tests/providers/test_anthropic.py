@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
+from hubproxy.billing.tokens import units
 from hubproxy.config import ProviderSettings
 from hubproxy.errors import BadRequest, HubError
 from hubproxy.providers import make
@@ -564,7 +565,7 @@ def test_passthrough_stream() -> None:
         assert body + end == raw  # every byte as the upstream sent it
         assert end == b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
         assert translator.usage == STREAMS["anthropic/stream_unicode_cache.sse"][3]
-        assert translator.text_chars == len("héllo ✓ 日本")
+        assert translator.text_chars == units("héllo ✓ 日本")
     # An error event: what came before it passes through byte for byte, then it is raised
     # (the pipeline sends it on as one Anthropic error event).
     errored = AnthropicPassthroughStream()
@@ -795,7 +796,7 @@ def test_inbound_stream_from_gemini_upstream() -> None:
     assert message.content[0].text == "今日の東京の天気は曇りで、気温は22度です。\n"
     assert message.stop_reason == "end_turn"
     assert (message.usage.input_tokens, message.usage.output_tokens) == (138, 15)
-    assert wrapper.text_chars == len(message.content[0].text)
+    assert wrapper.text_chars == units(message.content[0].text)
 
 
 def test_inbound_stream_from_anthropic_upstream_keeps_the_meaning() -> None:

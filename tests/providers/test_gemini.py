@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from openai.types import CreateEmbeddingResponse
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
+from hubproxy.billing.tokens import units
 from hubproxy.config import ProviderSettings
 from hubproxy.errors import BadRequest, HubError
 from hubproxy.providers import make
@@ -386,7 +387,7 @@ def test_stream_function_call_and_thoughts() -> None:
         getattr(c.choices[0].delta, "reasoning_content", None) or "" for c in chunks
     )
     assert reasoning == "Weighing the greeting…"
-    assert translator.text_chars == len(reasoning) + len("héllo ✓ 日本")
+    assert translator.text_chars == units(reasoning) + units("héllo ✓ 日本")
 
 
 def test_stream_finishes_at_finish_reason_and_keeps_reading_usage() -> None:

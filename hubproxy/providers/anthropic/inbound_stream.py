@@ -51,9 +51,9 @@ def sse_event(obj: JSON) -> bytes:
 class MessagesStreamFromOpenAI:
     """Wraps a translator that writes OpenAI chunks and rewrites them as Anthropic events.
 
-    usage, finished and text_chars follow the inner translator. When it finishes, `feed`
-    closes the open content block and sends `message_delta` (stop reason and usage);
-    `end()` gives `message_stop`.
+    usage, prompt_tokens, finished and text_chars follow the inner translator. When it
+    finishes, `feed` closes the open content block and sends `message_delta` (stop reason and
+    usage); `end()` gives `message_stop`.
     """
 
     __slots__ = (
@@ -65,6 +65,7 @@ class MessagesStreamFromOpenAI:
         "_started",
         "_stop",
         "finished",
+        "prompt_tokens",
         "text_chars",
         "usage",
     )
@@ -78,6 +79,7 @@ class MessagesStreamFromOpenAI:
         self._index = -1  # the Anthropic content block index
         self._stop: str | None = None
         self.usage: Usage | None = None
+        self.prompt_tokens: int | None = None
         self.finished = False
         self.text_chars = 0
 
@@ -91,6 +93,7 @@ class MessagesStreamFromOpenAI:
             if isinstance(obj, dict):
                 out.append(self._chunk(obj))
         self.usage = self._inner.usage
+        self.prompt_tokens = self._inner.prompt_tokens
         self.text_chars = self._inner.text_chars
         if self._inner.finished and not self.finished:
             out.append(self._close())
@@ -111,7 +114,8 @@ class MessagesStreamFromOpenAI:
             "content": [],
             "stop_reason": None,
             "stop_sequence": None,
-            "usage": {**anthropic_usage(self._inner.usage), "output_tokens": 0},
+            # The input as far as the upstream told it yet; the output comes in message_delta.
+            "usage": {"input_tokens": self._inner.prompt_tokens or 0, "output_tokens": 0},
         }
         return sse_event({"type": "message_start", "message": message})
 

@@ -2,13 +2,17 @@
 
 Usage convention (see base.Usage): Anthropic's `input_tokens` excludes the prompt-cache
 tokens, so prompt_tokens = input + cache_creation + cache_read input tokens. The counts in
-`message_delta` are cumulative and replace the ones from `message_start`.
+`message_delta` are cumulative and replace the ones from `message_start`, whose
+`output_tokens` (1) is a placeholder: the usage is final only once `message_delta` brought
+its own. Until then `usage` stays None, so a stream cut before it is billed at an estimate of
+what was relayed, and `prompt_tokens` holds the input count `message_start` gave.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from hubproxy.billing.tokens import units
 from hubproxy.errors import HubError, UpstreamError, from_upstream
 from hubproxy.providers.base import JSON, Usage
 from hubproxy.providers.openai.chat import ChunkWriter, tool_call_json
@@ -80,6 +84,19 @@ class UsageTap:
             if isinstance(value, int) and not isinstance(value, bool):
                 setattr(self, attr, value)
 
+    def prompt(self) -> int | None:
+        """The input counted so far, cache reads and writes included; None if none was."""
+        return (self.input + self.cache_creation + self.cache_read) or None
+
+    def final(self, usage: Any) -> Usage | None:
+        """The usage once `message_delta`'s own (cumulative) output count is in: final.
+        None if it brought none, since the only output count is then message_start's
+        placeholder."""
+        if not isinstance(usage, dict) or not isinstance(usage.get("output_tokens"), int):
+            return None
+        self.update(usage)
+        return self.usage()
+
     def usage(self) -> Usage | None:
         if not self.seen:
             return None
@@ -119,6 +136,7 @@ class AnthropicStream:
         "_writer",
         "created",
         "finished",
+        "prompt_tokens",
         "text_chars",
         "usage",
     )
@@ -131,6 +149,7 @@ class AnthropicStream:
         self._tools: dict[int, int] = {}  # content block index → OpenAI tool call index
         self._finish: str | None = None
         self.usage: Usage | None = None
+        self.prompt_tokens: int | None = None
         self.finished = False
         self.text_chars = 0
 
@@ -154,7 +173,7 @@ class AnthropicStream:
                 self.created,
             )
             self._tap.update(message.get("usage"))
-            self.usage = self._tap.usage()
+            self.prompt_tokens = self._tap.prompt()  # the output count here is a placeholder
             return self._chunk({"role": "assistant", "content": ""})
         if kind == "content_block_start":
             return self._block_start(obj)
@@ -162,8 +181,8 @@ class AnthropicStream:
             return self._block_delta(obj)
         if kind == "message_delta":
             delta = obj.get("delta")
-            self._tap.update(obj.get("usage"))
-            self.usage = self._tap.usage()
+            self.usage = self._tap.final(obj.get("usage")) or self.usage
+            self.prompt_tokens = self._tap.prompt()
             if not isinstance(delta, dict) or "stop_reason" not in delta:
                 return b""
             self._finish = finish_reason(delta.get("stop_reason"))
@@ -184,10 +203,10 @@ class AnthropicStream:
             return b""
         kind = block.get("type")
         if kind == "text" and isinstance(block.get("text"), str) and block["text"]:
-            self.text_chars += len(block["text"])
+            self.text_chars += units(block["text"])
             return self._chunk({"content": block["text"]})
         if kind == "thinking" and isinstance(block.get("thinking"), str) and block["thinking"]:
-            self.text_chars += len(block["thinking"])
+            self.text_chars += units(block["thinking"])
             return self._chunk({"reasoning_content": block["thinking"]})
         if kind == "tool_use" and isinstance(index, int):
             call = len(self._tools)
@@ -213,14 +232,14 @@ class AnthropicStream:
             return b""
         kind = delta.get("type")
         if kind == "text_delta" and isinstance(delta.get("text"), str) and delta["text"]:
-            self.text_chars += len(delta["text"])
+            self.text_chars += units(delta["text"])
             return self._chunk({"content": delta["text"]})
         if (
             kind == "thinking_delta"
             and isinstance(delta.get("thinking"), str)
             and delta["thinking"]
         ):
-            self.text_chars += len(delta["thinking"])
+            self.text_chars += units(delta["thinking"])
             return self._chunk({"reasoning_content": delta["thinking"]})
         if kind == "input_json_delta":
             index = obj.get("index")
@@ -228,7 +247,7 @@ class AnthropicStream:
             partial = delta.get("partial_json")
             if call is None or not isinstance(partial, str) or not partial:
                 return b""
-            self.text_chars += len(partial)
+            self.text_chars += units(partial)
             return self._chunk(
                 {"tool_calls": [{"index": call, "function": {"arguments": partial}}]}
             )
@@ -243,12 +262,13 @@ class AnthropicPassthroughStream:
     untouched; the usage is tapped; `message_stop` is held back for `end()`. An in-stream
     `error` event is raised, and the pipeline sends it on as one Anthropic error event."""
 
-    __slots__ = ("_end", "_tap", "finished", "text_chars", "usage")
+    __slots__ = ("_end", "_tap", "finished", "prompt_tokens", "text_chars", "usage")
 
     def __init__(self) -> None:
         self._tap = UsageTap()
         self._end = b""
         self.usage: Usage | None = None
+        self.prompt_tokens: int | None = None
         self.finished = False
         self.text_chars = 0
 
@@ -259,20 +279,21 @@ class AnthropicPassthroughStream:
         kind, obj = parsed
         if kind == "message_start" and isinstance(obj.get("message"), dict):
             self._tap.update(obj["message"].get("usage"))
+            self.prompt_tokens = self._tap.prompt()  # the output count here is a placeholder
         elif kind == "message_delta":
-            self._tap.update(obj.get("usage"))
+            self.usage = self._tap.final(obj.get("usage")) or self.usage
+            self.prompt_tokens = self._tap.prompt()
         elif kind == "content_block_delta" and isinstance(obj.get("delta"), dict):
             delta = obj["delta"]
             for key in ("text", "thinking", "partial_json"):
                 if isinstance(delta.get(key), str):
-                    self.text_chars += len(delta[key])
+                    self.text_chars += units(delta[key])
         elif kind == "error":
             raise error_of(obj.get("error"))
         elif kind == "message_stop":
             self.finished = True
             self._end = event.raw
             return b""
-        self.usage = self._tap.usage()
         return event.raw
 
     def end(self) -> bytes:

@@ -2,7 +2,9 @@
 
 Requests are translated in gemini_request.py. Answers (GenerateContentResponse, whole or as
 `streamGenerateContent?alt=sse` events) become OpenAI chat completions here. A Gemini stream
-has no terminator: it is finished when a candidate carries a finishReason.
+has no terminator: it is finished when a candidate carries a finishReason. Every event may
+carry usageMetadata, the running totals so far: only the finishing event's are final, so a
+stream cut before it is billed at an estimate of what was relayed, not at a running total.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from hubproxy.billing.tokens import units
 from hubproxy.config import ProviderSettings
 from hubproxy.errors import HubError, UpstreamError, from_upstream
 from hubproxy.providers.base import JSON, Reply, UpstreamRequest, Usage
@@ -137,6 +140,7 @@ class GeminiStream:
         "_writer",
         "created",
         "finished",
+        "prompt_tokens",
         "text_chars",
         "usage",
     )
@@ -147,7 +151,8 @@ class GeminiStream:
         self._writer: ChunkWriter | None = None
         self._rid = ""
         self._calls = 0
-        self.usage: Usage | None = None
+        self.usage: Usage | None = None  # the finishing event's totals, once it came
+        self.prompt_tokens: int | None = None  # the prompt's count, given by every event
         self.finished = False
         self.text_chars = 0
 
@@ -161,7 +166,9 @@ class GeminiStream:
             raise UpstreamError("The upstream sent a stream event that is not an object.")
         usage = usage_of(obj.get("usageMetadata"))
         if usage is not None:
-            self.usage = usage  # every event carries the running totals
+            self.prompt_tokens = usage.prompt_tokens or self.prompt_tokens
+            if self.finished:
+                self.usage = usage  # an event after the finishing one: totals still final
         if self.finished:
             return b""
         out: list[bytes] = []
@@ -177,14 +184,14 @@ class GeminiStream:
         reason = candidate.get("finishReason") if candidate else None
         text, thoughts, calls = read_parts(candidate)
         if thoughts:
-            self.text_chars += len(thoughts)
+            self.text_chars += units(thoughts)
             out.append(writer.chunk({"reasoning_content": thoughts}))
         if text:
-            self.text_chars += len(text)
+            self.text_chars += units(text)
             out.append(writer.chunk({"content": text}))
         for name, args in calls:
             arguments = orjson.dumps(args).decode()
-            self.text_chars += len(arguments)
+            self.text_chars += units(arguments)
             call = tool_call_json(self._calls, f"call_{self._rid}_{self._calls}", name, arguments)
             self._calls += 1
             out.append(writer.chunk({"tool_calls": [call]}))
@@ -193,6 +200,7 @@ class GeminiStream:
         if isinstance(reason, str) and reason:
             out.append(writer.chunk({}, finish_reason(reason, self._calls > 0)))
             self.finished = True
+            self.usage = usage  # the final totals (None if this event has none: estimated)
             if self._include_usage and self.usage is not None:
                 out.append(writer.usage_chunk(self.usage))
         return b"".join(out)

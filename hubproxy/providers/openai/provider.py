@@ -7,6 +7,7 @@ from typing import Any
 
 import orjson
 
+from hubproxy.billing.tokens import units
 from hubproxy.config import ProviderSettings
 from hubproxy.errors import HubError, UpstreamError, from_upstream
 from hubproxy.providers.base import JSON, Reply, UpstreamRequest, Usage
@@ -70,18 +71,34 @@ class OpenAIStream:
     asked anyway: the usage-only chunk and every `"usage":null` are cut, so the client gets
     the bytes it would have had without the injection.
 
+    The usage is final when it comes in OpenAI's usage chunk (no choices), or as the last
+    one seen once [DONE] ends the stream: some OpenAI-compatible servers (vLLM's
+    continuous_usage_stats) put the running usage on every chunk, which a stream cut short
+    must not be billed at.
+
     Only chunks that may carry usage or an error, or that do not look like a JSON object, are
     parsed: a proxy passes the rest on as they are. The generated text, needed only for an
-    estimate when no usage comes, is counted from each chunk's size less the size of the
-    chunk's fixed fields, learnt from the first chunk with content."""
+    estimate when no usage comes, is measured (in billing.tokens units) from each chunk's size
+    less the size of the chunk's fixed fields, learnt from the first chunk with content."""
 
-    __slots__ = ("_end", "_skeleton", "_strip", "finished", "text_chars", "usage")
+    __slots__ = (
+        "_end",
+        "_running",
+        "_skeleton",
+        "_strip",
+        "finished",
+        "prompt_tokens",
+        "text_chars",
+        "usage",
+    )
 
     def __init__(self, strip_usage: bool) -> None:
         self._strip = strip_usage
         self._end = DONE
-        self._skeleton = -1  # bytes of a content chunk that are not content; -1: not learnt
+        self._skeleton = -1  # units of a content chunk that are not content; -1: not learnt
+        self._running: Usage | None = None  # usage seen on a chunk with choices: maybe not final
         self.usage: Usage | None = None
+        self.prompt_tokens: int | None = None
         self.finished = False
         self.text_chars = 0
 
@@ -92,6 +109,8 @@ class OpenAIStream:
         if data == b"[DONE]":
             self.finished = True
             self._end = event.raw
+            if self.usage is None:
+                self.usage = self._running  # the stream is complete: its last count is final
             return b""
         raw = event.raw
         if self._strip and b'"usage":null' in data:  # as OpenAI writes it: no parse needed
@@ -105,7 +124,7 @@ class OpenAIStream:
             or data[-1:] != b"}"
         ):
             return self._parsed(data, raw)
-        self.text_chars += max(0, len(data) - self._skeleton)
+        self.text_chars += max(0, _size(data) - self._skeleton)
         return raw
 
     def _parsed(self, data: bytes, raw: bytes) -> bytes:
@@ -117,24 +136,36 @@ class OpenAIStream:
         choices = obj.get("choices")
         for choice in choices or ():
             delta = choice.get("delta") or {}
-            chars = len(delta.get("content") or "")
+            chars = units(delta.get("content") or "")
             for call in delta.get("tool_calls") or ():
-                chars += len((call.get("function") or {}).get("arguments") or "")
+                chars += units((call.get("function") or {}).get("arguments") or "")
             self.text_chars += chars
             if chars and self._skeleton < 0:
-                self._skeleton = len(data) - chars
+                self._skeleton = _size(data) - chars
         if "usage" not in obj:
             return raw
         usage = obj["usage"]
         if usage is None:  # written some other way than OpenAI's compact JSON
             return _NULL_USAGE.sub(b"", raw, count=1) if self._strip else raw
-        self.usage = usage_of(usage)
+        counted = usage_of(usage)
+        if counted is not None:
+            self.prompt_tokens = counted.prompt_tokens or self.prompt_tokens
+            if choices:
+                self._running = counted
+            else:
+                self.usage = counted  # OpenAI's usage chunk: the final count
         if self._strip and not choices:
             return b""  # the usage-only chunk that only the gateway asked for
         return raw
 
     def end(self) -> bytes:
         return self._end
+
+
+def _size(data: bytes) -> int:
+    """The size of a chunk in billing.tokens units: its length if it is ASCII (as JSON with
+    escaped non-ASCII text is), else that of its text."""
+    return len(data) if data.isascii() else units(data.decode("utf-8", "replace"))
 
 
 class OpenAIProvider:
