@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hubproxy.telemetry import redact
+
 DEFAULT_CONFIG = Path("config/hubproxy.toml")
 PROVIDER_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 
@@ -19,12 +21,14 @@ class ConfigError(Exception):
 
 
 class Secret:
-    """A credential that never shows itself in a repr, a log line or a traceback."""
+    """A credential that never shows itself in a repr, a log line or a traceback. Making one
+    registers its value for redaction: scrub() blanks it from errors, rows and logs."""
 
     __slots__ = ("_value",)
 
     def __init__(self, value: str) -> None:
         self._value = value
+        redact.register(value)
 
     def reveal(self) -> str:
         return self._value
