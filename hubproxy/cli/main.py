@@ -122,23 +122,14 @@ def _serve(args: argparse.Namespace) -> int:
     import uvloop
 
     from hubproxy.app import start
-    from hubproxy.tasks import Tasks
     from hubproxy.telemetry.setup import setup_logging
 
-    settings = settings_of(args, secrets=True)
-    secrets = [k.reveal() for p in settings.providers for k in p.api_keys]
-    sink = setup_logging(settings.log, secrets)
+    settings = settings_of(args, secrets=True)  # registers every provider key for redaction
+    sink = setup_logging(settings.log)
     log = structlog.get_logger("hubproxy")
 
     async def serve() -> None:
         runner, port = await start(settings)
-        flushing = Tasks()
-        if sink is not None:
-
-            async def flush() -> None:
-                sink.flush()
-
-            flushing.every("flush-log", 0.2, flush)
         # What startup built lives as long as the process: keep the collector off it, and
         # let it run less often (a request makes short-lived objects, rarely cycles).
         gc.freeze()
@@ -157,12 +148,10 @@ def _serve(args: argparse.Namespace) -> int:
         await stop.wait()
         log.info("stopping")
         await runner.cleanup()
-        await flushing.stop()
-        if sink is not None:
-            sink.flush()
 
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         runner.run(serve())
+    sink.close()
     return 0
 
 
