@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from hubproxy.telemetry import redact
 
@@ -153,6 +154,7 @@ def load(path: Path, *, secrets: bool = True) -> Settings:
 
 
 def parse(raw: Mapping[str, Any], path: Path, *, secrets: bool = True) -> Settings:
+    """Validate everything, then refuse with every problem found at once (ConfigError)."""
     r = _Reader(path)
     r.keys(raw, "", {"server", "database", "upstream", "auth", "log", "providers", "billing"})
     base = path.resolve().parent
@@ -161,7 +163,7 @@ def parse(raw: Mapping[str, Any], path: Path, *, secrets: bool = True) -> Settin
     default = ServerSettings()
     server = ServerSettings(
         host=_env("HUBPROXY_HOST") or srv.get("host", default.host),
-        port=_env_int("HUBPROXY_PORT") or srv.get("port", default.port),
+        port=_env_int(r, "HUBPROXY_PORT") or srv.get("port", default.port),
         max_body_bytes=int(srv.get("max_body_mb", 20) * 1024 * 1024),
     )
     r.check(1 <= server.port <= 65535, "[server] port", "a port from 1 to 65535")
@@ -198,12 +200,15 @@ def parse(raw: Mapping[str, Any], path: Path, *, secrets: bool = True) -> Settin
     )
 
     providers = tuple(
-        _provider(r, entry, i, upstream, secrets) for i, entry in enumerate(_list(r, raw))
+        p
+        for i, entry in enumerate(_list(r, raw))
+        if (p := _provider(r, entry, i, upstream, secrets)) is not None
     )
     names = [p.name for p in providers]
     dupes = sorted({n for n in names if names.count(n) > 1})
     r.check(not dupes, "[[providers]] name", f"unique names (repeated: {', '.join(dupes)})")
     billing = _billing(r, raw)
+    r.done()
     return Settings(path, server, database, upstream, auth, log, providers, billing)
 
 
@@ -223,6 +228,8 @@ def _billing(r: _Reader, raw: Mapping[str, Any]) -> BillingSettings:
         **r.table({"billing.meter": b.get("meter", {})}, "billing.meter", meter_spec)
     )
     r.check(meter.batch_size > 0, "[billing.meter] batch_size", "more than 0")
+    if meter.url:
+        r.url(meter.url, "[billing.meter] url")
     rates: list[RateSettings] = []
     amount_spec = {
         "model": str, "type": str, "input": (str, int, float), "output": (str, int, float),
@@ -231,7 +238,8 @@ def _billing(r: _Reader, raw: Mapping[str, Any]) -> BillingSettings:
     for i, entry in enumerate(b.get("rates", [])):
         where = f"billing.rates[{i}]"
         if not isinstance(entry, dict):
-            raise r.error(where, "a [[billing.rates]] table")
+            r.problem(where, "a [[billing.rates]] table")
+            continue
         e = r.table({where: entry}, where, amount_spec)
         provider, sep, model = str(e.get("model", "")).partition("/")
         r.check(bool(sep and provider and model), f"[{where}] model", '"provider/model"')
@@ -245,7 +253,7 @@ def _billing(r: _Reader, raw: Mapping[str, Any]) -> BillingSettings:
                 if name in e:
                     parse_amount(e[name], name)
         except HubError as exc:
-            raise r.error(f"[{where}]", f"decimal credits: {exc}") from None
+            r.problem(f"[{where}]", f"decimal credits: {exc}")
         rates.append(
             RateSettings(
                 provider, model, e.get("type", "chat"), str(e.get("input", "0")),
@@ -264,12 +272,15 @@ def _billing(r: _Reader, raw: Mapping[str, Any]) -> BillingSettings:
 
 def _provider(
     r: _Reader, entry: Any, i: int, upstream: UpstreamSettings, secrets: bool
-) -> ProviderSettings:
+) -> ProviderSettings | None:
+    """The provider of a [[providers]] table; None (with the problems noted) if it has no
+    name or type to go by."""
     from hubproxy.providers import FORMATS  # late: providers import this module
 
     where = f"providers[{i}]"
     if not isinstance(entry, dict):
-        raise r.error(where, "a [[providers]] table")
+        r.problem(where, "a [[providers]] table")
+        return None
     spec = {
         "name": str,
         "type": str,
@@ -284,15 +295,17 @@ def _provider(
         "idle_timeout_s": float,
     }
     p = r.table({where: entry}, where, spec)
-    for required in ("name", "type"):
-        if required not in p:
-            raise r.error(f"{where}.{required}", f'a {required}, e.g. {required} = "openai"')
+    missing = [k for k in ("name", "type") if k not in p]
+    for required in missing:
+        r.problem(f"{where}.{required}", f'a {required}, e.g. {required} = "openai"')
+    if missing:
+        return None
     name, kind = p["name"], p["type"]
     where = f'providers "{name}"'
     r.check(bool(PROVIDER_NAME.match(name)), f"{where}.name", "lower-case letters, digits, . _ -")
     r.check(kind in FORMATS, f"{where}.type", "one of: " + ", ".join(sorted(FORMATS)))
     if kind != "fake":
-        r.check(bool(p.get("base_url")), f"{where}.base_url", "the upstream's URL")
+        r.url(p.get("base_url", ""), f"{where}.base_url")
     models = tuple(_strings(r, p.get("models", []), f"{where}.models"))
     headers = p.get("headers", {})
     r.check(all(isinstance(v, str) for v in headers.values()), f"{where}.headers", "string values")
@@ -305,13 +318,14 @@ def _provider(
         for var in env_names:
             value = _env(var)
             if not value:
-                raise ConfigError(
-                    f"{r.path}: {where}.api_key_env names ${var}, which is not set. "
+                r.problems.append(
+                    f"{where}.api_key_env names ${var}, which is not set. "
                     f"Fix: export {var}=... before starting, or remove the provider."
                 )
+                continue
             keys.append(Secret(value))
-        if kind != "fake" and not keys:
-            raise r.error(f"{where}.api_key_env", 'a key: api_key_env = "NAME_OF_ENV_VAR"')
+        if kind != "fake" and not keys and not env_names:
+            r.problem(f"{where}.api_key_env", 'a key: api_key_env = "NAME_OF_ENV_VAR"')
     return ProviderSettings(
         name=name,
         type=kind,
@@ -326,43 +340,69 @@ def _provider(
 
 
 class _Reader:
-    """Type and key checks that name the file, the key and the fix."""
+    """Type and key checks that name the file, the key and the fix. Problems are collected,
+    so that one run reports all of them; done() refuses if there were any."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.problems: list[str] = []  # each one sentence ending in its fix
 
-    def error(self, key: str, expected: str) -> ConfigError:
-        return ConfigError(f"{self.path}: {key}: expected {expected}. Fix the value in that file.")
+    def problem(self, key: str, expected: str) -> None:
+        self.problems.append(_expected(key, expected))
 
     def check(self, ok: bool, key: str, expected: str) -> None:
         if not ok:
-            raise self.error(key, expected)
+            self.problem(key, expected)
+
+    def url(self, value: str, key: str) -> None:
+        """An upstream URL: http or https, with a host."""
+        try:
+            parts = urlsplit(value)
+            ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+        except ValueError:  # e.g. a malformed IPv6 literal
+            ok = False
+        self.check(ok, key, f"an http:// or https:// URL with a host, got {value!r}")
+
+    def done(self) -> None:
+        if len(self.problems) == 1:
+            raise ConfigError(f"{self.path}: {self.problems[0]}")
+        if self.problems:
+            listed = "".join(f"\n  - {p}" for p in self.problems)
+            raise ConfigError(f"{self.path}: {len(self.problems)} problems:{listed}")
 
     def keys(self, table: Mapping[str, Any], where: str, known: set[str]) -> None:
-        unknown = sorted(set(table) - known)
-        if unknown:
-            place = f"[{where}] " if where else ""
-            raise ConfigError(
-                f"{self.path}: unknown key {place}{unknown[0]!r}. "
+        place = f"[{where}] " if where else ""
+        for key in sorted(set(table) - known):
+            self.problems.append(
+                f"unknown key {place}{key!r}. "
                 f"Fix: use one of {', '.join(sorted(known))}, or remove it."
             )
 
     def table(self, raw: Mapping[str, Any], name: str, spec: Mapping[str, Any]) -> dict[str, Any]:
+        """The keys of table `name` that have the right type (problems noted for the rest)."""
         value = raw.get(name, {})
         if not isinstance(value, dict):
-            raise self.error(f"[{name}]", "a table")
+            self.problem(f"[{name}]", "a table")
+            return {}
         self.keys(value, name, set(spec))
         out: dict[str, Any] = {}
         for key, val in value.items():
-            want = spec[key]
+            want = spec.get(key)
+            if want is None:
+                continue  # unknown: noted above
             ok = isinstance(val, want) and not (isinstance(val, bool) and want is not bool)
             if want is float and isinstance(val, int) and not isinstance(val, bool):
                 val, ok = float(val), True
             if not ok:
                 kind = _TYPE_NAMES.get(want, "decimal number or string")
-                raise self.error(f"[{name}] {key}", f"a {kind}, got {val!r}")
+                self.problem(f"[{name}] {key}", f"a {kind}, got {val!r}")
+                continue
             out[key] = val
         return out
+
+
+def _expected(key: str, expected: str) -> str:
+    return f"{key}: expected {expected}. Fix the value in that file."
 
 
 _TYPE_NAMES = {str: "string", int: "whole number", float: "number", list: "list", dict: "table"}
@@ -371,13 +411,15 @@ _TYPE_NAMES = {str: "string", int: "whole number", float: "number", list: "list"
 def _list(r: _Reader, raw: Mapping[str, Any]) -> list[Any]:
     value = raw.get("providers", [])
     if not isinstance(value, list):
-        raise r.error("providers", "[[providers]] tables")
+        r.problem("providers", "[[providers]] tables")
+        return []
     return value
 
 
 def _strings(r: _Reader, value: Any, key: str) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise r.error(key, "a list of strings")
+        r.problem(key, "a list of strings")
+        return []
     return value
 
 
@@ -385,10 +427,11 @@ def _env(name: str) -> str | None:
     return os.environ.get(name) or None
 
 
-def _env_int(name: str) -> int | None:
+def _env_int(r: _Reader, name: str) -> int | None:
     value = _env(name)
     if value is None:
         return None
-    if not value.isdigit():
-        raise ConfigError(f"${name}={value!r}: expected a whole number. Fix the variable.")
+    if not (value.isascii() and value.isdigit()):
+        r.problems.append(f"${name}={value!r}: expected a whole number. Fix the variable.")
+        return None
     return int(value)
