@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import signal
 import socket
 import subprocess
@@ -10,6 +11,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 import aiohttp
+from aiohttp import web
 
 from tests.conftest import to_toml
 from tests.test_process import Server
@@ -74,3 +76,35 @@ async def test_sighup_does_not_stop_the_server(tmp_path: Path) -> None:
     assert server.proc.returncode == 0
     [line] = [x for x in server.lines() if x["event"] == "sighup_ignored"]
     assert line["level"] == "warning" and "reload not supported yet" in line["reason"]
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def make_dry_run(target: str) -> str:
+    """The commands `make target` runs from a fresh clone (-B: as if nothing were built)."""
+    done = subprocess.run(
+        ["make", "--no-print-directory", "-n", "-B", "-C", str(ROOT), target],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_make_install_is_the_package_alone_and_test_adds_the_tools() -> None:
+    for target in ("install", "run"):
+        out = make_dry_run(target)
+        assert "pip install --quiet -e .\n" in out and "[test" not in out, out
+    for target in ("test", "lint"):  # the README's commands set everything up themselves
+        out = make_dry_run(target)
+        assert "-m venv .venv" in out and "pip install --quiet -e '.[test,lint]'" in out, out
+    assert make_dry_run("test").rstrip().endswith(".venv/bin/pytest")
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_systemd_waits_longer_than_the_drain() -> None:
+    unit = (ROOT / "systemd" / "hubproxy.service").read_text()
+    [stop] = [line for line in unit.splitlines() if line.startswith("TimeoutStopSec=")]
+    drain = inspect.signature(web.BaseRunner.__init__).parameters["shutdown_timeout"].default
+    # aiohttp's drain, then the last commit and the exit: at least 20 s beyond the drain.
+    assert int(stop.removeprefix("TimeoutStopSec=")) >= drain + 20
