@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
+import os
+import re
 import signal
 import socket
 import subprocess
@@ -108,3 +111,46 @@ def test_systemd_waits_longer_than_the_drain() -> None:
     drain = inspect.signature(web.BaseRunner.__init__).parameters["shutdown_timeout"].default
     # aiohttp's drain, then the last commit and the exit: at least 20 s beyond the drain.
     assert int(stop.removeprefix("TimeoutStopSec=")) >= drain + 20
+
+
+def readme_blocks(section: str) -> list[str]:
+    """The code blocks of a README section, in order."""
+    text = (ROOT / "README.md").read_text()
+    part = text.split(f"\n## {section}\n", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"\n```[a-z]*\n(.*?)```", part, re.S)
+
+
+async def test_the_readme_quickstart_runs_as_written(tmp_path: Path) -> None:
+    """The Quickstart's steps after `make run`, run by bash as a reader would (against a
+    server like the one `make run` starts, on a free port instead of 8080)."""
+    clone, *steps = readme_blocks("Quickstart")
+    assert "make run" in clone and len(steps) == 2
+    server = Server(tmp_path)
+    await server.start()
+    try:
+        work = tmp_path / "clone"
+        work.mkdir()
+        (work / ".venv").symlink_to(Path(sys.executable).parent.parent)  # what make run made
+        script = "\n".join(steps).replace("127.0.0.1:8080", f"127.0.0.1:{server.port}")
+        done = await asyncio.to_thread(
+            subprocess.run,
+            ["bash", "-euo", "pipefail", "-c", script],
+            cwd=work, capture_output=True, text=True, timeout=120,
+            env={**os.environ, "HUBPROXY_CONFIG": str(server.config)},
+        )  # fmt: skip
+    finally:
+        server.stop()
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "data: [DONE]" in done.stdout  # curl's stream
+    assert done.stdout.rstrip().endswith("You said: hi")  # the Python snippet's answer
+
+
+def test_the_readme_points_only_inside_the_repository() -> None:
+    text = (ROOT / "README.md").read_text()
+    assert "../" not in text
+    links = re.findall(r"\]\(([^)#]+)\)", text)
+    assert "docs/architecture.md" in links
+    for link in links:
+        if "://" not in link:
+            target = (ROOT / link).resolve()
+            assert target.is_file() and target.is_relative_to(ROOT), link
