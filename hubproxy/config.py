@@ -9,16 +9,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
+from hubproxy.config_reader import ConfigError as ConfigError
+from hubproxy.config_reader import Reader
 from hubproxy.telemetry import redact
 
 DEFAULT_CONFIG = Path("config/hubproxy.toml")
 PROVIDER_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
-
-
-class ConfigError(Exception):
-    """A config that must not start: the message names the file, the key and the fix."""
 
 
 class Secret:
@@ -155,7 +152,7 @@ def load(path: Path, *, secrets: bool = True) -> Settings:
 
 def parse(raw: Mapping[str, Any], path: Path, *, secrets: bool = True) -> Settings:
     """Validate everything, then refuse with every problem found at once (ConfigError)."""
-    r = _Reader(path)
+    r = Reader(path)
     r.keys(raw, "", {"server", "database", "upstream", "auth", "log", "providers", "billing"})
     base = path.resolve().parent
 
@@ -212,7 +209,7 @@ def parse(raw: Mapping[str, Any], path: Path, *, secrets: bool = True) -> Settin
     return Settings(path, server, database, upstream, auth, log, providers, billing)
 
 
-def _billing(r: _Reader, raw: Mapping[str, Any]) -> BillingSettings:
+def _billing(r: Reader, raw: Mapping[str, Any]) -> BillingSettings:
     from hubproxy.errors import HubError
     from hubproxy.money import parse_amount
 
@@ -271,7 +268,7 @@ def _billing(r: _Reader, raw: Mapping[str, Any]) -> BillingSettings:
 
 
 def _provider(
-    r: _Reader, entry: Any, i: int, upstream: UpstreamSettings, secrets: bool
+    r: Reader, entry: Any, i: int, upstream: UpstreamSettings, secrets: bool
 ) -> ProviderSettings | None:
     """The provider of a [[providers]] table; None (with the problems noted) if it has no
     name or type to go by."""
@@ -339,76 +336,7 @@ def _provider(
     )
 
 
-class _Reader:
-    """Type and key checks that name the file, the key and the fix. Problems are collected,
-    so that one run reports all of them; done() refuses if there were any."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.problems: list[str] = []  # each one sentence ending in its fix
-
-    def problem(self, key: str, expected: str) -> None:
-        self.problems.append(_expected(key, expected))
-
-    def check(self, ok: bool, key: str, expected: str) -> None:
-        if not ok:
-            self.problem(key, expected)
-
-    def url(self, value: str, key: str) -> None:
-        """An upstream URL: http or https, with a host."""
-        try:
-            parts = urlsplit(value)
-            ok = parts.scheme in ("http", "https") and bool(parts.hostname)
-        except ValueError:  # e.g. a malformed IPv6 literal
-            ok = False
-        self.check(ok, key, f"an http:// or https:// URL with a host, got {value!r}")
-
-    def done(self) -> None:
-        if len(self.problems) == 1:
-            raise ConfigError(f"{self.path}: {self.problems[0]}")
-        if self.problems:
-            listed = "".join(f"\n  - {p}" for p in self.problems)
-            raise ConfigError(f"{self.path}: {len(self.problems)} problems:{listed}")
-
-    def keys(self, table: Mapping[str, Any], where: str, known: set[str]) -> None:
-        place = f"[{where}] " if where else ""
-        for key in sorted(set(table) - known):
-            self.problems.append(
-                f"unknown key {place}{key!r}. "
-                f"Fix: use one of {', '.join(sorted(known))}, or remove it."
-            )
-
-    def table(self, raw: Mapping[str, Any], name: str, spec: Mapping[str, Any]) -> dict[str, Any]:
-        """The keys of table `name` that have the right type (problems noted for the rest)."""
-        value = raw.get(name, {})
-        if not isinstance(value, dict):
-            self.problem(f"[{name}]", "a table")
-            return {}
-        self.keys(value, name, set(spec))
-        out: dict[str, Any] = {}
-        for key, val in value.items():
-            want = spec.get(key)
-            if want is None:
-                continue  # unknown: noted above
-            ok = isinstance(val, want) and not (isinstance(val, bool) and want is not bool)
-            if want is float and isinstance(val, int) and not isinstance(val, bool):
-                val, ok = float(val), True
-            if not ok:
-                kind = _TYPE_NAMES.get(want, "decimal number or string")
-                self.problem(f"[{name}] {key}", f"a {kind}, got {val!r}")
-                continue
-            out[key] = val
-        return out
-
-
-def _expected(key: str, expected: str) -> str:
-    return f"{key}: expected {expected}. Fix the value in that file."
-
-
-_TYPE_NAMES = {str: "string", int: "whole number", float: "number", list: "list", dict: "table"}
-
-
-def _list(r: _Reader, raw: Mapping[str, Any]) -> list[Any]:
+def _list(r: Reader, raw: Mapping[str, Any]) -> list[Any]:
     value = raw.get("providers", [])
     if not isinstance(value, list):
         r.problem("providers", "[[providers]] tables")
@@ -416,7 +344,7 @@ def _list(r: _Reader, raw: Mapping[str, Any]) -> list[Any]:
     return value
 
 
-def _strings(r: _Reader, value: Any, key: str) -> list[str]:
+def _strings(r: Reader, value: Any, key: str) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         r.problem(key, "a list of strings")
         return []
@@ -427,7 +355,7 @@ def _env(name: str) -> str | None:
     return os.environ.get(name) or None
 
 
-def _env_int(r: _Reader, name: str) -> int | None:
+def _env_int(r: Reader, name: str) -> int | None:
     value = _env(name)
     if value is None:
         return None
