@@ -1,26 +1,36 @@
 # hubproxy: the everyday commands. `make run` and `make test` set everything up themselves.
+# `make install` installs the package alone (what a server needs); `make test` and `make lint`
+# add the test and lint tools ([test,lint]) first.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
+# Stamps: the package alone; the package with its test and lint tools.
 STAMP  := $(VENV)/.installed
+DEV    := $(VENV)/.installed-dev
 
-.PHONY: install run test lint bench clean
+.PHONY: install dev run test lint bench clean
 
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test,lint]'
+	$(BIN)/pip install --quiet -e .
 	touch $(STAMP)
+
+dev: $(DEV)
+
+$(DEV): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[test,lint]'
+	touch $(DEV)
 
 run: $(STAMP)
 	$(BIN)/hubproxy serve
 
-test: $(STAMP)
+test: $(DEV)
 	$(BIN)/pytest
 
-lint: $(STAMP)
+lint: $(DEV)
 	$(BIN)/ruff check hubproxy tests bench
 	$(BIN)/ruff format --check hubproxy tests bench
 	$(BIN)/mypy

@@ -10,21 +10,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hubproxy.config_reader import ConfigError as ConfigError
+from hubproxy.config_reader import Reader
+from hubproxy.telemetry import redact
+
 DEFAULT_CONFIG = Path("config/hubproxy.toml")
 PROVIDER_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 
 
-class ConfigError(Exception):
-    """A config that must not start: the message names the file, the key and the fix."""
-
-
 class Secret:
-    """A credential that never shows itself in a repr, a log line or a traceback."""
+    """A credential that never shows itself in a repr, a log line or a traceback. Making one
+    registers its value for redaction: scrub() blanks it from errors, rows and logs."""
 
     __slots__ = ("_value",)
 
     def __init__(self, value: str) -> None:
         self._value = value
+        redact.register(value)
 
     def reveal(self) -> str:
         return self._value
@@ -166,7 +168,8 @@ def load(path: Path, *, secrets: bool = True) -> Settings:
 
 
 def parse(raw: Mapping[str, Any], path: Path, *, secrets: bool = True) -> Settings:
-    r = _Reader(path)
+    """Validate everything, then refuse with every problem found at once (ConfigError)."""
+    r = Reader(path)
     r.keys(
         raw,
         "",
@@ -179,7 +182,7 @@ def parse(raw: Mapping[str, Any], path: Path, *, secrets: bool = True) -> Settin
     default = ServerSettings()
     server = ServerSettings(
         host=_env("HUBPROXY_HOST") or srv.get("host", default.host),
-        port=_env_int("HUBPROXY_PORT") or srv.get("port", default.port),
+        port=_env_int(r, "HUBPROXY_PORT") or srv.get("port", default.port),
         max_body_bytes=int(srv.get("max_body_mb", 20) * 1024 * 1024),
     )
     r.check(1 <= server.port <= 65535, "[server] port", "a port from 1 to 65535")
@@ -216,7 +219,9 @@ def parse(raw: Mapping[str, Any], path: Path, *, secrets: bool = True) -> Settin
     )
 
     providers = tuple(
-        _provider(r, entry, i, upstream, secrets) for i, entry in enumerate(_list(r, raw))
+        p
+        for i, entry in enumerate(_list(r, raw))
+        if (p := _provider(r, entry, i, upstream, secrets)) is not None
     )
     names = [p.name for p in providers]
     dupes = sorted({n for n in names if names.count(n) > 1})
@@ -230,12 +235,13 @@ def parse(raw: Mapping[str, Any], path: Path, *, secrets: bool = True) -> Settin
         new_key=Secret(env_new) if env_new else None,
     )
     security = SecuritySettings(**r.table(raw, "security", {"allow_private_upstreams": bool}))
+    r.done()
     return Settings(
         path, server, database, upstream, auth, log, providers, billing, secrets_, security
     )
 
 
-def _billing(r: _Reader, raw: Mapping[str, Any]) -> BillingSettings:
+def _billing(r: Reader, raw: Mapping[str, Any]) -> BillingSettings:
     from hubproxy.errors import HubError
     from hubproxy.money import parse_amount
 
@@ -251,6 +257,8 @@ def _billing(r: _Reader, raw: Mapping[str, Any]) -> BillingSettings:
         **r.table({"billing.meter": b.get("meter", {})}, "billing.meter", meter_spec)
     )
     r.check(meter.batch_size > 0, "[billing.meter] batch_size", "more than 0")
+    if meter.url:
+        r.url(meter.url, "[billing.meter] url")
     rates: list[RateSettings] = []
     amount_spec = {
         "model": str, "type": str, "input": (str, int, float), "output": (str, int, float),
@@ -259,7 +267,8 @@ def _billing(r: _Reader, raw: Mapping[str, Any]) -> BillingSettings:
     for i, entry in enumerate(b.get("rates", [])):
         where = f"billing.rates[{i}]"
         if not isinstance(entry, dict):
-            raise r.error(where, "a [[billing.rates]] table")
+            r.problem(where, "a [[billing.rates]] table")
+            continue
         e = r.table({where: entry}, where, amount_spec)
         provider, sep, model = str(e.get("model", "")).partition("/")
         r.check(bool(sep and provider and model), f"[{where}] model", '"provider/model"')
@@ -273,7 +282,7 @@ def _billing(r: _Reader, raw: Mapping[str, Any]) -> BillingSettings:
                 if name in e:
                     parse_amount(e[name], name)
         except HubError as exc:
-            raise r.error(f"[{where}]", f"decimal credits: {exc}") from None
+            r.problem(f"[{where}]", f"decimal credits: {exc}")
         rates.append(
             RateSettings(
                 provider, model, e.get("type", "chat"), str(e.get("input", "0")),
@@ -291,13 +300,16 @@ def _billing(r: _Reader, raw: Mapping[str, Any]) -> BillingSettings:
 
 
 def _provider(
-    r: _Reader, entry: Any, i: int, upstream: UpstreamSettings, secrets: bool
-) -> ProviderSettings:
+    r: Reader, entry: Any, i: int, upstream: UpstreamSettings, secrets: bool
+) -> ProviderSettings | None:
+    """The provider of a [[providers]] table; None (with the problems noted) if it has no
+    name or type to go by."""
     from hubproxy.providers import FORMATS  # late: providers import this module
 
     where = f"providers[{i}]"
     if not isinstance(entry, dict):
-        raise r.error(where, "a [[providers]] table")
+        r.problem(where, "a [[providers]] table")
+        return None
     spec = {
         "name": str,
         "type": str,
@@ -312,15 +324,17 @@ def _provider(
         "idle_timeout_s": float,
     }
     p = r.table({where: entry}, where, spec)
-    for required in ("name", "type"):
-        if required not in p:
-            raise r.error(f"{where}.{required}", f'a {required}, e.g. {required} = "openai"')
+    missing = [k for k in ("name", "type") if k not in p]
+    for required in missing:
+        r.problem(f"{where}.{required}", f'a {required}, e.g. {required} = "openai"')
+    if missing:
+        return None
     name, kind = p["name"], p["type"]
     where = f'providers "{name}"'
     r.check(bool(PROVIDER_NAME.match(name)), f"{where}.name", "lower-case letters, digits, . _ -")
     r.check(kind in FORMATS, f"{where}.type", "one of: " + ", ".join(sorted(FORMATS)))
     if kind != "fake":
-        r.check(bool(p.get("base_url")), f"{where}.base_url", "the upstream's URL")
+        r.url(p.get("base_url", ""), f"{where}.base_url")
     models = tuple(_strings(r, p.get("models", []), f"{where}.models"))
     headers = p.get("headers", {})
     r.check(all(isinstance(v, str) for v in headers.values()), f"{where}.headers", "string values")
@@ -333,13 +347,14 @@ def _provider(
         for var in env_names:
             value = _env(var)
             if not value:
-                raise ConfigError(
-                    f"{r.path}: {where}.api_key_env names ${var}, which is not set. "
+                r.problems.append(
+                    f"{where}.api_key_env names ${var}, which is not set. "
                     f"Fix: export {var}=... before starting, or remove the provider."
                 )
+                continue
             keys.append(Secret(value))
-        if kind != "fake" and not keys:
-            raise r.error(f"{where}.api_key_env", 'a key: api_key_env = "NAME_OF_ENV_VAR"')
+        if kind != "fake" and not keys and not env_names:
+            r.problem(f"{where}.api_key_env", 'a key: api_key_env = "NAME_OF_ENV_VAR"')
     return ProviderSettings(
         name=name,
         type=kind,
@@ -353,59 +368,18 @@ def _provider(
     )
 
 
-class _Reader:
-    """Type and key checks that name the file, the key and the fix."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def error(self, key: str, expected: str) -> ConfigError:
-        return ConfigError(f"{self.path}: {key}: expected {expected}. Fix the value in that file.")
-
-    def check(self, ok: bool, key: str, expected: str) -> None:
-        if not ok:
-            raise self.error(key, expected)
-
-    def keys(self, table: Mapping[str, Any], where: str, known: set[str]) -> None:
-        unknown = sorted(set(table) - known)
-        if unknown:
-            place = f"[{where}] " if where else ""
-            raise ConfigError(
-                f"{self.path}: unknown key {place}{unknown[0]!r}. "
-                f"Fix: use one of {', '.join(sorted(known))}, or remove it."
-            )
-
-    def table(self, raw: Mapping[str, Any], name: str, spec: Mapping[str, Any]) -> dict[str, Any]:
-        value = raw.get(name, {})
-        if not isinstance(value, dict):
-            raise self.error(f"[{name}]", "a table")
-        self.keys(value, name, set(spec))
-        out: dict[str, Any] = {}
-        for key, val in value.items():
-            want = spec[key]
-            ok = isinstance(val, want) and not (isinstance(val, bool) and want is not bool)
-            if want is float and isinstance(val, int) and not isinstance(val, bool):
-                val, ok = float(val), True
-            if not ok:
-                kind = _TYPE_NAMES.get(want, "decimal number or string")
-                raise self.error(f"[{name}] {key}", f"a {kind}, got {val!r}")
-            out[key] = val
-        return out
-
-
-_TYPE_NAMES = {str: "string", int: "whole number", float: "number", list: "list", dict: "table"}
-
-
-def _list(r: _Reader, raw: Mapping[str, Any]) -> list[Any]:
+def _list(r: Reader, raw: Mapping[str, Any]) -> list[Any]:
     value = raw.get("providers", [])
     if not isinstance(value, list):
-        raise r.error("providers", "[[providers]] tables")
+        r.problem("providers", "[[providers]] tables")
+        return []
     return value
 
 
-def _strings(r: _Reader, value: Any, key: str) -> list[str]:
+def _strings(r: Reader, value: Any, key: str) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise r.error(key, "a list of strings")
+        r.problem(key, "a list of strings")
+        return []
     return value
 
 
@@ -413,10 +387,11 @@ def _env(name: str) -> str | None:
     return os.environ.get(name) or None
 
 
-def _env_int(name: str) -> int | None:
+def _env_int(r: Reader, name: str) -> int | None:
     value = _env(name)
     if value is None:
         return None
-    if not value.isdigit():
-        raise ConfigError(f"${name}={value!r}: expected a whole number. Fix the variable.")
+    if not (value.isascii() and value.isdigit()):
+        r.problems.append(f"${name}={value!r}: expected a whole number. Fix the variable.")
+        return None
     return int(value)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any, ClassVar
 
 import orjson
+
+from hubproxy.telemetry import redact
 
 
 class HubError(Exception):
@@ -186,10 +187,7 @@ def from_upstream(
     return err
 
 
-# Anything shaped like a hub key or a provider key (OpenAI, Anthropic, Google).
-_KEYLIKE = re.compile(r"\b(?:hp-|sk-|AIza)[A-Za-z0-9_\-]{12,}")
-
-
 def scrub(text: str) -> str:
-    """Blank key-shaped strings in text bound for a client, a log line or the database."""
-    return _KEYLIKE.sub("[redacted]", text) if ("-" in text or "AIza" in text) else text
+    """Blank every configured secret (by value) and anything key-shaped in text bound for a
+    client, a log line or the database (see hubproxy.telemetry.redact)."""
+    return redact.scrub(text)

@@ -107,3 +107,54 @@ def test_check_config_command(tmp_path: Path) -> None:
     bad = run_cli("check-config", "--config", str(write(tmp_path, "[server]\nport = true\n")))
     assert bad.returncode == 2 and "[server] port" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def provider(name: str, url: str) -> str:
+    return f'[[providers]]\nname = "{name}"\ntype = "openai"\nbase_url = "{url}"\napi_key = "k"\n'
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["api.openai.com/v1", "localhost:8000/v1", "ftp://files.example/v1", "https://", "http:///v1"],
+)
+def test_base_url_needs_http_or_https_and_a_host(tmp_path: Path, url: str) -> None:
+    message = refusal(tmp_path, provider("p", url))
+    assert 'providers "p".base_url' in message and repr(url) in message and "http" in message
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:8000/v1", "https://api.openai.com/v1", "http://[::1]:11434/v1"]
+)
+def test_base_url_with_a_scheme_and_host_is_accepted(tmp_path: Path, url: str) -> None:
+    [p] = config.load(write(tmp_path, provider("p", url))).providers
+    assert p.base_url == url
+
+
+BROKEN = (
+    '[server]\nport = 70000\nhots = "x"\n[log]\nlevel = "loud"\nformat = 3\n'
+    '[billing]\nmode = "cash"\n[billing.meter]\nurl = "billing.example/usage"\n'
+    + provider("a", "ftp://a.example/v1")
+    + provider("b", "b.example")
+    + '[[providers]]\nname = "c"\ntype = "soap"\n'
+    + '[[providers]]\nname = "BAD NAME"\ntype = "fake"\n'
+)
+EVERY_PROBLEM = (
+    "[server] port", "'hots'", "[log] level", "[log] format", "[billing] mode",
+    "[billing.meter] url", 'providers "a".base_url', 'providers "b".base_url',
+    'providers "c".type', 'providers "BAD NAME".name',
+)  # fmt: skip
+
+
+def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
+    message = refusal(tmp_path, BROKEN)
+    assert "12 problems" in message  # "c" also lacks a base_url and a key
+    for part in EVERY_PROBLEM:
+        assert part in message, part
+    assert message.count("Fix") == 12  # each problem says how to fix it
+
+
+def test_check_config_reports_every_problem(tmp_path: Path) -> None:
+    bad = run_cli("check-config", "--config", str(write(tmp_path, BROKEN)))
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    for part in EVERY_PROBLEM:
+        assert part in bad.stderr, part

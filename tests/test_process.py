@@ -32,7 +32,9 @@ def free_port() -> int:
 class Server:
     """A `hubproxy serve` subprocess with its stdout in a file."""
 
-    def __init__(self, tmp_path: Path, **sections: Any) -> None:
+    def __init__(
+        self, tmp_path: Path, providers: list[dict[str, Any]] | None = None, **sections: Any
+    ) -> None:
         self.port = free_port()
         raw: dict[str, Any] = {
             **sections,
@@ -42,6 +44,7 @@ class Server:
                 {"name": "demo", "type": "fake", "models": ["echo"]},
                 {"name": "up", "type": "openai", "base_url": "http://127.0.0.1:9/v1",
                  "api_key": PROVIDER_SECRET},
+                *(providers or []),
             ],
         }  # fmt: skip
         self.config = tmp_path / "hubproxy.toml"

@@ -4,19 +4,16 @@ apps."""
 from __future__ import annotations
 
 import argparse
-import asyncio
-import gc
-import signal
 import sys
 from collections.abc import Callable, Sequence
-
-import structlog
+from importlib.metadata import version
 
 from hubproxy.billing import pricing
 from hubproxy.cli import apps, billing
 from hubproxy.cli import catalog as catalog_cli
 from hubproxy.cli import secrets as secrets_cli
 from hubproxy.cli.common import UsageError, database, settings_of, table, timestamp
+from hubproxy.cli.serve import serve
 from hubproxy.config import ConfigError
 from hubproxy.gateway import auth
 from hubproxy.store import accounts, db
@@ -40,6 +37,7 @@ def _parser() -> argparse.ArgumentParser:
         "--config", help="config file (default: $HUBPROXY_CONFIG, else config/hubproxy.toml)"
     )
     parser = argparse.ArgumentParser(prog="hubproxy", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"hubproxy {version('hubproxy')}")
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
 
     def command(
@@ -49,7 +47,7 @@ def _parser() -> argparse.ArgumentParser:
         p.set_defaults(run=run)
         return p
 
-    command("serve", _serve, "migrate the database, then serve the gateway")
+    command("serve", serve, "migrate the database, then serve the gateway")
     command("migrate", _migrate, "apply pending database migrations")
     command("check-config", _check_config, "validate the config (and its env vars) and exit")
 
@@ -132,54 +130,6 @@ def _parser() -> argparse.ArgumentParser:
     catalog_cli.register(sub, common)
     secrets_cli.register(sub, common)
     return parser
-
-
-def _serve(args: argparse.Namespace) -> int:
-    import uvloop
-
-    from hubproxy.app import start
-    from hubproxy.tasks import Tasks
-    from hubproxy.telemetry.setup import setup_logging
-
-    settings = settings_of(args, secrets=True)
-    secrets = [k.reveal() for p in settings.providers for k in p.api_keys]
-    sink = setup_logging(settings.log, secrets)
-    log = structlog.get_logger("hubproxy")
-
-    async def serve() -> None:
-        runner, port = await start(settings)
-        flushing = Tasks()
-        if sink is not None:
-
-            async def flush() -> None:
-                sink.flush()
-
-            flushing.every("flush-log", 0.2, flush)
-        # What startup built lives as long as the process: keep the collector off it, and
-        # let it run less often (a request makes short-lived objects, rarely cycles).
-        gc.freeze()
-        gc.set_threshold(50_000, 20, 20)
-        log.info(
-            "serving",
-            url=f"http://{settings.server.host}:{port}",
-            config=str(settings.source),
-            database=str(settings.database.path),
-            providers=[p.name for p in settings.providers],
-        )
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
-        log.info("stopping")
-        await runner.cleanup()
-        await flushing.stop()
-        if sink is not None:
-            sink.flush()
-
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(serve())
-    return 0
 
 
 def _migrate(args: argparse.Namespace) -> int:

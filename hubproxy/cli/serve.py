@@ -1,0 +1,107 @@
+"""`hubproxy serve`: check the address, set up logging, serve until SIGTERM or SIGINT."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import errno
+import gc
+import os
+import signal
+import socket
+import sys
+
+import structlog
+
+from hubproxy.cli.common import settings_of
+
+
+def serve(args: argparse.Namespace) -> int:
+    import uvloop
+
+    from hubproxy.app import start
+    from hubproxy.telemetry.setup import setup_logging
+
+    settings = settings_of(args, secrets=True)  # registers every provider key for redaction
+    host, port = settings.server.host, settings.server.port
+    # Before anything starts (migrations, the writer, the first log line): a busy port is
+    # one clear line and exit 1, for an operator or systemd to act on.
+    problem = listen_problem(host, port)
+    if problem is not None:
+        print(f"hubproxy: {problem}", file=sys.stderr)
+        return 1
+    sink = setup_logging(settings.log)
+    log = structlog.get_logger("hubproxy")
+
+    async def run() -> None:
+        try:
+            runner, bound = await start(settings)
+        except OSError as exc:  # taken between the check and now
+            print(f"hubproxy: {_bind_problem(host, port, exc)}", file=sys.stderr)
+            sink.close()
+            # start() leaves its runner set up when the bind fails, and the open database
+            # threads keep the process alive: nothing was served, so leave at once.
+            os._exit(1)
+        # What startup built lives as long as the process: keep the collector off it, and
+        # let it run less often (a request makes short-lived objects, rarely cycles).
+        gc.freeze()
+        gc.set_threshold(50_000, 20, 20)
+        log.info(
+            "serving",
+            url=f"http://{host}:{bound}",
+            config=str(settings.source),
+            database=str(settings.database.path),
+            providers=[p.name for p in settings.providers],
+        )
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        # SIGHUP's default action ends the process without a drain. Until the config can be
+        # reloaded, it is acknowledged and ignored.
+        loop.add_signal_handler(
+            signal.SIGHUP,
+            lambda: log.warning(
+                "sighup_ignored", reason="reload not supported yet; restart to apply a new config"
+            ),
+        )
+        await stop.wait()
+        log.info("stopping")
+        await runner.cleanup()
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(run())
+    sink.close()
+    return 0
+
+
+def listen_problem(host: str, port: int) -> str | None:
+    """Why the server cannot listen on host:port, or None. Binds every address the host
+    resolves to, the way the server will (SO_REUSEADDR, IPv6 only on IPv6), then lets go."""
+    try:
+        found = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+    except socket.gaierror as exc:
+        return f"cannot resolve [server] host {host!r} ({exc.strerror}); set an address."
+    for family, kind, proto, _, address in found:
+        with socket.socket(family, kind, proto) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                sock.bind(address)
+            except OSError as exc:
+                return _bind_problem(host, port, exc)
+    return None
+
+
+def _bind_problem(host: str, port: int, exc: OSError) -> str:
+    fix = "set [server] port (or HUBPROXY_PORT)"
+    if exc.errno == errno.EADDRINUSE:
+        return f"port {port} on {host} is in use (another hubproxy?); stop it or {fix}."
+    if exc.errno == errno.EACCES:
+        return f"no permission to listen on port {port} on {host}; {fix} to 1024 or above."
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return f"{host} is not an address of this machine; set [server] host (or HUBPROXY_HOST)."
+    return f"cannot listen on {host}:{port}: {exc.strerror or exc}."

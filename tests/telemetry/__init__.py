@@ -1,0 +1,1 @@
+"""Tests of hubproxy/telemetry: redaction, the log pipeline, the sink."""
