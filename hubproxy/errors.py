@@ -79,6 +79,14 @@ class MethodNotAllowed(HubError):
     default_code = "method_not_allowed"
 
 
+class RequestTimeout(HubError):
+    """The client took longer than the server's read timeout to send its request."""
+
+    status = 408
+    type = "invalid_request_error"
+    default_code = "request_timeout"
+
+
 class PayloadTooLarge(HubError):
     status = 413
     type = "invalid_request_error"
@@ -125,6 +133,7 @@ _BY_STATUS: dict[int, type[HubError]] = {
         Forbidden,
         NotFound,
         MethodNotAllowed,
+        RequestTimeout,
         PayloadTooLarge,
         Unprocessable,
         RateLimited,
