@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import re
+from array import array
+from itertools import accumulate
 from typing import Any
 
 import orjson
@@ -19,7 +21,7 @@ from hubproxy.gateway.auth import Principal
 # estimate walks it recursively: far below both, and far above any real request.
 MAX_DEPTH = 128
 _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
-_EMPTY_PAIR = re.compile(rb"\[\]|\{\}")
+_SIGNS = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")  # as signed bytes: +1, +1, -1, -1
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 
 
@@ -74,19 +76,13 @@ async def read_json(request: web.Request) -> dict[str, Any]:
 def too_deep(raw: bytes, limit: int) -> bool:
     """Whether valid JSON `raw` nests arrays and objects more than `limit` levels deep.
 
-    Measured on the bytes, at C speed whatever the body holds: strings are cut out (a bracket
-    inside one is text), then each pass removes the innermost empty pairs; what is left after
-    `limit` passes was deeper. A body with few brackets is not even scanned."""
+    Measured on the bytes in linear time, mostly in C: strings are cut out (a bracket inside
+    one is text), the brackets left become +1 and -1, and their running sum peaks at the
+    depth. A body with few brackets is not even scanned."""
     if raw.count(b"[") + raw.count(b"{") <= limit:
         return False
-    brackets = _STRING.sub(b"", raw).translate(None, _NOT_BRACKETS)
-    for _ in range(limit):
-        brackets, removed = _EMPTY_PAIR.subn(b"", brackets)
-        if not brackets:
-            return False
-        if not removed:
-            return True  # not balanced: cannot happen for valid JSON, but never loop
-    return bool(brackets)
+    signs = _STRING.sub(b"", raw).translate(_SIGNS, _NOT_BRACKETS)
+    return max(accumulate(array("b", signs)), default=0) > limit
 
 
 def require(body: dict[str, Any], name: str, kind: type, what: str) -> None:
