@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 import orjson
 
@@ -193,6 +194,24 @@ def from_upstream(
     if type:
         err.type = type  # keep the upstream's own error type for a 4xx
     return err
+
+
+def upstream_not_found(path: str) -> UpstreamError:
+    """The upstream answered 404 for the URL itself (not for a model or another resource it
+    knows): the provider's base_url is wrong, which is the operator's to fix, not the client's."""
+    return UpstreamError(
+        f"The provider answered 404 for {path}: check its base_url.",
+        code="upstream_not_found",
+    )
+
+
+def provider_path(base_url: str, path: str) -> str:
+    """The path an upstream answered for: `path` when the caller knows it, else the provider's
+    base_url path (every endpoint of the provider lives under it)."""
+    if path:
+        return path
+    base = urlsplit(base_url).path.rstrip("/")
+    return f"{base}/…"
 
 
 # Anything shaped like a hub key or a provider key (OpenAI, Anthropic, Google).
