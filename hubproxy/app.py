@@ -137,7 +137,14 @@ def _seed_rates(settings: Settings) -> list[Op]:
 async def start(settings: Settings, *, port: int | None = None) -> tuple[web.AppRunner, int]:
     """Serve on settings.server (or `port`; 0 picks a free one). Returns the runner and the
     port. A client that disconnects cancels its handler (and so its upstream request) at once."""
-    runner = web.AppRunner(create_app(settings), handler_cancellation=True, access_log=None)
+    # aiohttp arms keepalive_timeout from the connection's start until a whole request head
+    # has arrived (and again between requests): it is the header read timeout. The rest of a
+    # body left unread (after a 408, say) is drained for at most as long before closing.
+    read_s = settings.server.read_timeout_s
+    runner = web.AppRunner(
+        create_app(settings), handler_cancellation=True, access_log=None,
+        keepalive_timeout=read_s, lingering_time=min(10.0, read_s),
+    )  # fmt: skip
     await runner.setup()
     site = web.TCPSite(
         runner, settings.server.host, settings.server.port if port is None else port,

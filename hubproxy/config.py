@@ -48,6 +48,9 @@ class ServerSettings:
     host: str = "127.0.0.1"
     port: int = 8080
     max_body_bytes: int = 20 * 1024 * 1024
+    # The longest a client may take to send its request headers (or stay idle between two
+    # requests on one connection), and then its body: a slow client cannot hold a connection.
+    read_timeout_s: float = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,15 +181,22 @@ def parse(raw: Mapping[str, Any], path: Path, *, secrets: bool = True) -> Settin
     )  # fmt: skip
     base = path.resolve().parent
 
-    srv = r.table(raw, "server", {"host": str, "port": int, "max_body_mb": float})
+    srv = r.table(
+        raw,
+        "server",
+        {"host": str, "port": int, "max_body_mb": float, "read_timeout_s": float},
+    )
     default = ServerSettings()
     server = ServerSettings(
         host=_env("HUBPROXY_HOST") or srv.get("host", default.host),
         port=_env_int(r, "HUBPROXY_PORT") or srv.get("port", default.port),
         max_body_bytes=int(srv.get("max_body_mb", 20) * 1024 * 1024),
+        read_timeout_s=_env_float("HUBPROXY_READ_TIMEOUT_S")
+        or srv.get("read_timeout_s", default.read_timeout_s),
     )
     r.check(1 <= server.port <= 65535, "[server] port", "a port from 1 to 65535")
     r.check(server.max_body_bytes > 0, "[server] max_body_mb", "a positive size")
+    r.check(0 < server.read_timeout_s <= 3600, "[server] read_timeout_s", "seconds, from 0 to 3600")
 
     db = r.table(
         raw,
@@ -395,3 +405,16 @@ def _env_int(r: Reader, name: str) -> int | None:
         r.problems.append(f"${name}={value!r}: expected a whole number. Fix the variable.")
         return None
     return int(value)
+
+
+def _env_float(name: str) -> float | None:
+    value = _env(name)
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        number = float("nan")
+    if not 0 < number <= 3600:  # also refuses nan and inf
+        raise ConfigError(f"${name}={value!r}: expected seconds, from 0 to 3600. Fix the variable.")
+    return number

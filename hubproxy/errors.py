@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 import orjson
 
@@ -80,6 +81,14 @@ class MethodNotAllowed(HubError):
     default_code = "method_not_allowed"
 
 
+class RequestTimeout(HubError):
+    """The client took longer than the server's read timeout to send its request."""
+
+    status = 408
+    type = "invalid_request_error"
+    default_code = "request_timeout"
+
+
 class PayloadTooLarge(HubError):
     status = 413
     type = "invalid_request_error"
@@ -126,6 +135,7 @@ _BY_STATUS: dict[int, type[HubError]] = {
         Forbidden,
         NotFound,
         MethodNotAllowed,
+        RequestTimeout,
         PayloadTooLarge,
         Unprocessable,
         RateLimited,
@@ -185,6 +195,24 @@ def from_upstream(
     if type:
         err.type = type  # keep the upstream's own error type for a 4xx
     return err
+
+
+def upstream_not_found(path: str) -> UpstreamError:
+    """The upstream answered 404 for the URL itself (not for a model or another resource it
+    knows): the provider's base_url is wrong, which is the operator's to fix, not the client's."""
+    return UpstreamError(
+        f"The provider answered 404 for {path}: check its base_url.",
+        code="upstream_not_found",
+    )
+
+
+def provider_path(base_url: str, path: str) -> str:
+    """The path an upstream answered for: `path` when the caller knows it, else the provider's
+    base_url path (every endpoint of the provider lives under it)."""
+    if path:
+        return path
+    base = urlsplit(base_url).path.rstrip("/")
+    return f"{base}/…"
 
 
 def scrub(text: str) -> str:

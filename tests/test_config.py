@@ -158,3 +158,17 @@ def test_check_config_reports_every_problem(tmp_path: Path) -> None:
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     for part in EVERY_PROBLEM:
         assert part in bad.stderr, part
+
+
+def test_read_timeout_from_file_and_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert config.load(write(tmp_path, DEMO)).server.read_timeout_s == 30.0
+    text = "[server]\nread_timeout_s = 5\n" + DEMO
+    assert config.load(write(tmp_path, text)).server.read_timeout_s == 5.0
+    monkeypatch.setenv("HUBPROXY_READ_TIMEOUT_S", "2.5")
+    assert config.load(write(tmp_path, text)).server.read_timeout_s == 2.5
+    for bad in ("0", "nan", "x", "1e9"):
+        monkeypatch.setenv("HUBPROXY_READ_TIMEOUT_S", bad)
+        with pytest.raises(ConfigError, match="HUBPROXY_READ_TIMEOUT_S"):
+            config.load(write(tmp_path, text))
+    monkeypatch.delenv("HUBPROXY_READ_TIMEOUT_S")
+    assert "read_timeout_s" in refusal(tmp_path, "[server]\nread_timeout_s = 0\n" + DEMO)

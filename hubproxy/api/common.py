@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import re
+from array import array
 from collections.abc import Mapping
+from itertools import accumulate
 from typing import Any
 
 import orjson
@@ -10,10 +14,18 @@ from aiohttp import web
 
 from hubproxy.api.context import CALL_SLOT, REQUEST_ID, TRACE_HEADERS, TRACE_ID
 from hubproxy.api.middleware import PRINCIPAL_NAME
-from hubproxy.api.state import FOLLOWER, KEYS
-from hubproxy.errors import BadRequest, Unauthorized
+from hubproxy.api.state import FOLLOWER, KEYS, SETTINGS
+from hubproxy.errors import BadRequest, RequestTimeout, Unauthorized
 from hubproxy.gateway.auth import Principal
 from hubproxy.gateway.context import OPENAI, CallContext, Face
+
+# How deep a request body may nest arrays and objects. orjson writes at most 254 levels and
+# the gateway wraps a body in a few levels of its own (a provider's envelope), and the token
+# estimate walks it recursively: far below both, and far above any real request.
+MAX_DEPTH = 128
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_SIGNS = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")  # as signed bytes: +1, +1, -1, -1
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 
 
 async def authenticate(request: web.Request) -> Principal:
@@ -53,8 +65,22 @@ def call_context(
 
 
 async def read_json(request: web.Request) -> dict[str, Any]:
-    """The body as a JSON object, or a 400 that says what is wrong (413 if too large)."""
-    raw = await request.read()
+    """The body as a JSON object, or a 400 that says what is wrong (413 if too large, 408 if
+    it takes longer than the read timeout to arrive)."""
+    timeout = request.app[SETTINGS].server.read_timeout_s
+    try:
+        async with asyncio.timeout(timeout):
+            raw = await request.read()
+    except TimeoutError:
+        raise RequestTimeout(
+            f"The request body did not arrive within {timeout:g} seconds."
+        ) from None
+    except web.RequestPayloadError:  # e.g. bytes that are not in their Content-Encoding
+        encoding = request.headers.get("Content-Encoding", "identity")[:32]
+        raise BadRequest(
+            f"The request body could not be read as sent (Content-Encoding: {encoding}).",
+            code="invalid_body",
+        ) from None
     if not raw:
         raise BadRequest("The request body is empty; send a JSON object.")
     try:
@@ -63,7 +89,25 @@ async def read_json(request: web.Request) -> dict[str, Any]:
         raise BadRequest(f"The request body is not valid JSON: {exc}.") from None
     if not isinstance(body, dict):
         raise BadRequest("The request body must be a JSON object.")
+    if too_deep(raw, MAX_DEPTH):
+        raise BadRequest(
+            f"The request body is nested too deeply: at most {MAX_DEPTH} levels of arrays "
+            "and objects.",
+            code="nested_too_deeply",
+        )
     return body
+
+
+def too_deep(raw: bytes, limit: int) -> bool:
+    """Whether valid JSON `raw` nests arrays and objects more than `limit` levels deep.
+
+    Measured on the bytes in linear time, mostly in C: strings are cut out (a bracket inside
+    one is text), the brackets left become +1 and -1, and their running sum peaks at the
+    depth. A body with few brackets is not even scanned."""
+    if raw.count(b"[") + raw.count(b"{") <= limit:
+        return False
+    signs = _STRING.sub(b"", raw).translate(_SIGNS, _NOT_BRACKETS)
+    return max(accumulate(array("b", signs)), default=0) > limit
 
 
 def require(body: dict[str, Any], name: str, kind: type, what: str) -> None:

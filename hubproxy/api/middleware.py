@@ -20,6 +20,8 @@ ErrorBody = Callable[[HubError], bytes]
 # even the router's own 404/405 there speaks the client's language.
 ERROR_BODIES: web.AppKey[dict[str, ErrorBody]] = web.AppKey("error_bodies")
 PRINCIPAL_NAME = web.RequestKey("principal_name", str)
+# The code (else the type) of the error a request was answered with: the access line's reason.
+_REASON = web.RequestKey("error_reason", str)
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 access = structlog.get_logger("hubproxy.access")
@@ -64,10 +66,16 @@ async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 
 def _error_response(request: web.Request, err: HubError) -> web.Response:
+    request[_REASON] = err.code or err.type
     body = request.app[ERROR_BODIES].get(request.path, HubError.to_json)(err)
-    return web.Response(
+    response = web.Response(
         status=err.status, body=body, content_type="application/json", headers=err.headers
     )
+    if err.status == 408 or request.content.exception() is not None:
+        # The rest of the body is late or unreadable: end the connection rather than let
+        # aiohttp wait to drain it before the next request.
+        response.force_close()
+    return response
 
 
 def _from_http(request: web.Request, exc: web.HTTPException) -> HubError:
@@ -97,6 +105,9 @@ def _access_line(request: web.Request, status: int, started: float) -> None:
         "status": status,
         "duration_ms": round((time.perf_counter() - started) * 1000, 2),
     }
+    reason = request.get(_REASON)
+    if reason is not None and status >= 400:
+        fields["reason"] = reason
     user = request.get(PRINCIPAL_NAME)
     if user is not None:
         fields["user"] = user
@@ -112,4 +123,5 @@ def _access_line(request: web.Request, status: int, started: float) -> None:
         )
         if call.error:
             fields["error"] = call.error
-    access.info("request", **fields)
+    # A 5xx is the gateway's or an upstream's failure: an operator should see it.
+    (access.warning if status >= 500 else access.info)("request", **fields)

@@ -20,14 +20,18 @@ from hubproxy.store.clock import now_ms
 routes = web.RouteTableDef()
 
 WEEK_MS = 7 * usage.DAY_MS
-MAX_MS = 10**15  # year 33658: bounds a timestamp before it reaches SQLite
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# The last millisecond an answer can show: its timestamps are ISO dates, which end with 9999.
+MAX_MS = (datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=UTC) - _EPOCH) // timedelta(
+    milliseconds=1
+)
 LIMIT, MAX_LIMIT = 50, 500
 USAGE_PARAMS = frozenset({"from", "to", "group_by"})
 CALL_PARAMS = frozenset({"cursor", "limit", "status", "model", "from", "to"})
 STATUSES = ("processing", "success", "failed")
 _CURSOR = re.compile(r"^[0-9a-f]{1,64}$")
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+_DIGITS = re.compile(r"^[0-9]{1,16}$")  # ASCII only: int() also reads '١٢٣', isdigit() '²'
 
 
 def reply(data: Any) -> web.Response:
@@ -60,11 +64,13 @@ def parse_time(name: str, value: str, *, end: bool) -> int:
     (UTC unless it has an offset) or Unix milliseconds."""
     text = value.strip()
     try:
-        if text.isdigit() and len(text) <= 16:
+        if _DIGITS.match(text):
             ms = int(text)
         elif _DATE.match(text):
-            day = date.fromisoformat(text) + timedelta(days=1 if end else 0)
-            ms = (day - _EPOCH.date()).days * usage.DAY_MS
+            days = (date.fromisoformat(text) - _EPOCH.date()).days + (1 if end else 0)
+            ms = min(days * usage.DAY_MS, MAX_MS)  # `to=9999-12-31`: through its last ms
+        elif not text.isascii():
+            ms = -1  # fromisoformat reads other scripts' digits too
         else:
             moment = datetime.fromisoformat(text)
             moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
@@ -74,7 +80,8 @@ def parse_time(name: str, value: str, *, end: bool) -> int:
     if not 0 <= ms <= MAX_MS:
         raise BadRequest(
             f"'{name}' must be an ISO date (2024-05-01), an ISO datetime "
-            f"(2024-05-01T12:00:00Z) or Unix milliseconds; got {value!r}.",
+            f"(2024-05-01T12:00:00Z) or Unix milliseconds, from 1970 until the year 9999 ends; "
+            f"got {value[:64]!r}.",
             param=name,
         )
     return ms
@@ -140,7 +147,7 @@ def call_query(request: web.Request, user_id: int | None) -> tuple[reports.CallF
 
 def page_limit(request: web.Request) -> int:
     raw = request.query.get("limit", str(LIMIT))
-    if not (raw.isdigit() and 1 <= int(raw) <= MAX_LIMIT):
+    if not (_DIGITS.match(raw) and 1 <= int(raw) <= MAX_LIMIT):
         raise BadRequest(f"'limit' must be a whole number from 1 to {MAX_LIMIT}.", param="limit")
     return int(raw)
 

@@ -4,6 +4,7 @@ amounts, and the fields a caller may set. Pure; the admin API and the CLI both u
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 from hubproxy import money
@@ -114,14 +115,13 @@ def margin_rates(body: dict[str, Any]) -> dict[tuple[str, str], prices.Rate]:
     margin = body.get("margin_percent")
     if margin is None:
         raise BadRequest("Missing required parameter: 'margin_percent'.", param="margin_percent")
-    price = body.get("credit_price", "1")
-    for name, value in (("margin_percent", margin), ("credit_price", price)):
-        if isinstance(value, bool) or not isinstance(value, str | int | float):
-            raise BadRequest(f"'{name}' must be a decimal number.", param=name)
+    margin = _number(margin, "margin_percent")
+    price = _number(body.get("credit_price", "1"), "credit_price")
 
     def rate(e: dict[str, Any]) -> prices.Rate:
         def of(v: Any) -> int:
-            return prices.rate_with_margin(v, margin, price)
+            # Bounded before the arithmetic: a huge exponent would build a huge integer.
+            return prices.rate_with_margin(money.decimal(v, "unit cost"), margin, price)
 
         cached = e.get("cached_input")
         variants = prices.parse_variants(e.get("per_image_variants"))
@@ -136,3 +136,11 @@ def margin_rates(body: dict[str, Any]) -> dict[tuple[str, str], prices.Rate]:
         (model, kind): checked(where, rate, e)
         for where, model, kind, e in entries(body, "unit_costs")
     }
+
+
+def _number(value: Any, name: str) -> Decimal:
+    try:
+        return money.decimal(value, f"'{name}'")
+    except BadRequest as exc:
+        exc.param = name
+        raise

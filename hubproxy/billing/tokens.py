@@ -32,9 +32,10 @@ def from_chars(chars: int) -> int:
 def prompt(body: dict[str, Any]) -> int:
     """Estimated prompt tokens of a chat request (OpenAI's or Anthropic's) or an embeddings
     request."""
-    if "messages" in body:
+    messages = body.get("messages")
+    if isinstance(messages, list):  # a chat request (in an embeddings call it is an extra)
         total = 3 + from_chars(_chars(body.get("system")))  # Anthropic's system prompt
-        for message in body.get("messages") or ():
+        for message in messages:
             if isinstance(message, dict):
                 total += 4 + from_chars(_chars(message.get("content")))
                 total += from_chars(_chars(message.get("tool_calls")))
@@ -45,7 +46,8 @@ def prompt(body: dict[str, Any]) -> int:
 def images(body: dict[str, Any]) -> int:
     """Image parts in a chat request's messages (OpenAI's image_url or Anthropic's image)."""
     count = 0
-    for message in body.get("messages") or ():
+    messages = body.get("messages")
+    for message in messages if isinstance(messages, list) else ():
         content = message.get("content") if isinstance(message, dict) else None
         if isinstance(content, list):
             count += sum(

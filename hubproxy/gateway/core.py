@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import orjson
 import structlog
@@ -131,7 +132,8 @@ async def _send(flight: Flight, upstream: Upstream, plan: Plan) -> Response:
     if resp.status < 400:
         return resp
     try:
-        err = upstream.format.error(resp.status, await resp.read())
+        path = urlsplit(plan.request.url).path
+        err = upstream.format.error(resp.status, await resp.read(), path=path)
     finally:
         resp.close()
     if "Retry-After" in resp.headers:

@@ -101,6 +101,7 @@ class Provider(Protocol):
 
     def embeddings_reply(self, body: bytes) -> Reply: ...
 
-    def error(self, status: int, body: bytes) -> HubError:
-        """The HubError for an upstream error answer (status >= 400)."""
+    def error(self, status: int, body: bytes, *, path: str = "") -> HubError:
+        """The HubError for an upstream error answer (status >= 400); `path` is the URL path
+        the request went to, named when the upstream did not know it (a wrong base_url)."""
         ...

@@ -11,7 +11,14 @@ from __future__ import annotations
 import orjson
 
 from hubproxy.config import ProviderSettings
-from hubproxy.errors import BadRequest, HubError, UpstreamError, from_upstream
+from hubproxy.errors import (
+    BadRequest,
+    HubError,
+    UpstreamError,
+    from_upstream,
+    provider_path,
+    upstream_not_found,
+)
 from hubproxy.providers.anthropic.inbound import (
     MessagesStreamFromOpenAI,
     anthropic_error_body,
@@ -134,17 +141,23 @@ class AnthropicProvider:
     def embeddings_reply(self, body: bytes) -> Reply:
         raise BadRequest("Anthropic has no embeddings endpoint.", code="unsupported_endpoint")
 
-    def error(self, status: int, body: bytes) -> HubError:
-        return anthropic_error(status, body)
+    def error(self, status: int, body: bytes, *, path: str = "") -> HubError:
+        """`path`: the URL path the answer is for, when the caller passes it."""
+        return anthropic_error(status, body, provider_path(self.settings.base_url, path))
 
 
-def anthropic_error(status: int, body: bytes) -> HubError:
-    """An Anthropic error answer: {"type": "error", "error": {"type", "message"}}."""
+def anthropic_error(status: int, body: bytes, where: str = "") -> HubError:
+    """An Anthropic error answer: {"type": "error", "error": {"type", "message"}}. A 404 for
+    the path itself (Anthropic says not_found_error "Not Found"; another server, anything not
+    in that shape) is the provider's base_url at fault: 502. A model it does not know stays a
+    404 ("model: claude-x")."""
     try:
         obj = orjson.loads(body)
     except orjson.JSONDecodeError:
         obj = None
     err = obj.get("error") if isinstance(obj, dict) else None
+    if status == 404 and (not isinstance(err, dict) or err.get("message") in ("Not Found", "")):
+        return upstream_not_found(where)
     if isinstance(err, dict):
         return error_of(err, status)
     return from_upstream(status, body[:500].decode("utf-8", "replace").strip())

@@ -16,7 +16,13 @@ import orjson
 
 from hubproxy.billing.tokens import units
 from hubproxy.config import ProviderSettings
-from hubproxy.errors import HubError, UpstreamError, from_upstream
+from hubproxy.errors import (
+    HubError,
+    UpstreamError,
+    from_upstream,
+    provider_path,
+    upstream_not_found,
+)
 from hubproxy.providers.base import JSON, Reply, UpstreamRequest, Usage
 from hubproxy.providers.gemini.request import embed_body, generate_body, model_path
 from hubproxy.providers.openai.chat import DONE, ChunkWriter, completion, tool_call_json
@@ -291,7 +297,10 @@ class GeminiProvider:
         }
         return Reply(orjson.dumps(out), None)
 
-    def error(self, status: int, body: bytes) -> HubError:
+    def error(self, status: int, body: bytes, *, path: str = "") -> HubError:
+        """`path`: the URL path the answer is for, when the caller passes it. A 404 without
+        Google's error object (Google's HTML page for a path it does not serve) is the
+        base_url at fault: 502; a model it does not have (NOT_FOUND) stays a 404."""
         try:
             obj = orjson.loads(body)
         except orjson.JSONDecodeError:
@@ -300,4 +309,6 @@ class GeminiProvider:
             obj = obj[0]
         if isinstance(obj, dict) and isinstance(obj.get("error"), dict):
             return error_of(obj, status)
+        if status == 404:
+            return upstream_not_found(provider_path(self.settings.base_url, path))
         return from_upstream(status, body[:500].decode("utf-8", "replace").strip())

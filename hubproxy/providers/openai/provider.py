@@ -9,7 +9,13 @@ import orjson
 
 from hubproxy.billing.tokens import units
 from hubproxy.config import ProviderSettings
-from hubproxy.errors import HubError, UpstreamError, from_upstream
+from hubproxy.errors import (
+    HubError,
+    UpstreamError,
+    from_upstream,
+    provider_path,
+    upstream_not_found,
+)
 from hubproxy.providers.base import JSON, Reply, UpstreamRequest, Usage
 from hubproxy.providers.sse import Event
 
@@ -41,13 +47,21 @@ def usage_of(obj: Any) -> Usage | None:
     )
 
 
-def error_of(status: int, body: bytes) -> HubError:
-    """An OpenAI-shaped error answer (or anything else an OpenAI-compatible server sends)."""
+# OpenAI's answer to a path it does not serve: 404 "Invalid URL (POST /chat/completions)".
+_INVALID_URL = re.compile(r"^Invalid URL \([A-Z]+ ([^)\s]+)\)")
+
+
+def error_of(status: int, body: bytes, where: str = "") -> HubError:
+    """An OpenAI-shaped error answer (or anything else an OpenAI-compatible server sends).
+    `where` is the path the answer is for, as far as it is known (see route_missing)."""
     try:
         obj = orjson.loads(body)
     except orjson.JSONDecodeError:
         obj = None
     err = obj.get("error") if isinstance(obj, dict) else None
+    if status == 404 and route_missing(obj):
+        said = _INVALID_URL.match(str(err.get("message"))) if isinstance(err, dict) else None
+        return upstream_not_found(said.group(1) if said else where)
     if isinstance(err, dict):
         return from_upstream(
             status,
@@ -58,6 +72,28 @@ def error_of(status: int, body: bytes) -> HubError:
         )
     text = body[:500].decode("utf-8", "replace").strip()
     return from_upstream(status, str(err) if isinstance(err, str) else text)
+
+
+def route_missing(obj: Any) -> bool:
+    """Whether a 404 answer says the path does not exist, rather than that a model (or other
+    resource) does not: no error object of the API's own (a web server's page, FastAPI's
+    {"detail": "Not Found"}), OpenAI's "Invalid URL (...)", or Azure's "Resource not found"
+    (also its answer to a wrong api-version). A model the server does not have comes as an
+    error object naming it (OpenAI's model_not_found, Azure's DeploymentNotFound, vLLM's
+    top-level {"object": "error", "message": ...}), and stays a 404."""
+    if not isinstance(obj, dict):
+        return True
+    err = obj.get("error")
+    if isinstance(err, dict):
+        message = str(err.get("message") or "")
+        return (
+            _INVALID_URL.match(message) is not None
+            or (str(err.get("code")) == "404" and message == "Resource not found")
+            or not message
+        )
+    if isinstance(err, str):  # {"error": "model 'x' not found"} (Ollama's native shape)
+        return not err
+    return not (obj.get("object") == "error" and isinstance(obj.get("message"), str))
 
 
 def wants_usage(body: JSON) -> bool:
@@ -212,5 +248,6 @@ class OpenAIProvider:
             raise UpstreamError("The upstream answer has no data.", code="bad_upstream_response")
         return Reply(body, usage_of(obj.get("usage")))
 
-    def error(self, status: int, body: bytes) -> HubError:
-        return error_of(status, body)
+    def error(self, status: int, body: bytes, *, path: str = "") -> HubError:
+        """`path`: the URL path the answer is for, when the caller passes it."""
+        return error_of(status, body, provider_path(self.settings.base_url, path))
