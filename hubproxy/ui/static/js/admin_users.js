@@ -2,7 +2,6 @@
 import { api, el, fill, fmtCredits, fmtInt, fmtTime, showError } from "./lib.js";
 
 const ROLES = ["member", "admin", "owner"];
-const ME = document.querySelector(".who")?.textContent ?? "";
 
 async function setRole(name, role) {
   try { await api(`/api/admin/users/${encodeURIComponent(name)}`, { method: "PATCH", body: { role } }); showError(null); }
@@ -72,5 +71,4 @@ document.getElementById("create").addEventListener("submit", async (ev) => {
   } catch (err) { showError(err); }
 });
 
-void ME;
 load().catch(showError);
