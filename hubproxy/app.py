@@ -8,8 +8,17 @@ from collections.abc import AsyncIterator
 import aiosqlite
 from aiohttp import web
 
-from hubproxy import tasks
-from hubproxy.api import admin, catalog_admin, middleware, native, openai, user
+from hubproxy import tasks, ui
+from hubproxy.api import (
+    admin,
+    admin_users,
+    catalog_admin,
+    middleware,
+    native,
+    openai,
+    user,
+    user_keys,
+)  # fmt: skip
 from hubproxy.api.state import (
     CREDITS,
     FOLLOWER,
@@ -60,6 +69,9 @@ def create_app(settings: Settings) -> web.Application:
     app[middleware.ERROR_BODIES] = native.ERROR_BODIES
     app.add_routes(user.routes)
     app.add_routes(admin.routes)
+    app.add_routes(user_keys.routes)
+    app.add_routes(admin_users.routes)
+    ui.setup(app, settings)  # the dashboard: pages, static files, session middlewares
     app.cleanup_ctx.append(_resources)
     catalog_admin.install(app)  # after _resources: it needs the reader, writer and follower
     return app

@@ -70,6 +70,7 @@ class UpstreamSettings:
 @dataclass(frozen=True, slots=True)
 class AuthSettings:
     reload_interval_s: float = 0.5  # how soon a key created or revoked elsewhere takes effect
+    secret_key: Secret | None = None  # $HUBPROXY_SECRET_KEY: the master key others derive from
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,7 +217,11 @@ def parse(raw: Mapping[str, Any], path: Path, *, secrets: bool = True) -> Settin
 
     up = r.table(raw, "upstream", {"connect_timeout_s": float, "idle_timeout_s": float})
     upstream = UpstreamSettings(**up)
-    auth = AuthSettings(**r.table(raw, "auth", {"reload_interval_s": float}))
+    master = _env("HUBPROXY_SECRET_KEY")
+    auth = AuthSettings(
+        **r.table(raw, "auth", {"reload_interval_s": float}),
+        secret_key=Secret(master) if master and secrets else None,
+    )
     log = LogSettings(**r.table(raw, "log", {"level": str, "format": str, "traces": str}))
     r.check(log.traces in ("off", "console"), "[log] traces", '"off" or "console"')
     r.check(

@@ -16,7 +16,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from hubproxy.api import admin
+from hubproxy.api import user as views
 from hubproxy.api.state import CREDITS, RATES, WRITER
 from hubproxy.billing.prices import Rate
 from hubproxy.store.reports import CSV_FIELDS
@@ -290,7 +290,7 @@ async def test_csv_export_parses_back_to_the_same_rows(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     w = world
-    monkeypatch.setattr(admin, "CSV_PAGE", 2)  # several pages, streamed one by one
+    monkeypatch.setattr(views, "CSV_PAGE", 2)  # several pages, streamed one by one
     rows = await walk(w, "/api/admin/calls", w.root)
     async with w.session.get(
         w.hub.url + "/api/admin/calls", params={"format": "csv"},

@@ -3,14 +3,12 @@ export), credit grants, rates and users under /api/admin. To a member none of it
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from aiohttp import web
 
 from hubproxy.api import user as views
 from hubproxy.api.common import authenticate, read_json
-from hubproxy.api.context import REQUEST_ID
 from hubproxy.api.state import CREDITS, RATES, READER, WRITER
 from hubproxy.billing.pricing import (
     KINDS,
@@ -26,7 +24,6 @@ from hubproxy.store import ledger, reports
 
 routes = web.RouteTableDef()
 
-CSV_PAGE = 1000  # calls per page of a CSV export: what it holds in memory at once
 CREDIT_FIELDS = frozenset({"user", "amount", "kind", "note"})
 SET_FIELDS = frozenset({"rates", "dry_run"})
 MARGIN_FIELDS = frozenset({"unit_costs", "margin_percent", "credit_price", "dry_run"})
@@ -71,41 +68,7 @@ async def admin_calls(request: web.Request) -> web.StreamResponse:
     await admin(request)
     views.check_params(request, views.CALL_PARAMS | {"user", "format"})
     user_id, _ = await user_filter(request)
-    form = request.query.get("format", "json")
-    if form == "json":
-        return await views.calls_reply(request, user_id)
-    if form != "csv":
-        raise BadRequest("'format' must be json or csv.", param="format")
-    if "limit" in request.query:
-        raise BadRequest("format=csv exports every matching call; drop 'limit'.", param="limit")
-    f, cursor = views.call_query(request, user_id)
-    pages = reports.csv_pages(request.app[READER], f, cursor=cursor, page_size=CSV_PAGE)
-    first = await anext(pages)  # before the status line: a failure here is still a JSON error
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    resp = web.StreamResponse(
-        headers={
-            "Content-Type": "text/csv; charset=utf-8",
-            "Content-Disposition": f'attachment; filename="hubproxy-calls-{stamp}.csv"',
-            "X-Request-Id": request[REQUEST_ID],
-        }
-    )
-    await resp.prepare(request)
-    try:
-        await resp.write(first.encode())
-        async for chunk in pages:
-            await resp.write(chunk.encode())
-        await resp.write_eof()
-    except ConnectionResetError:
-        pass  # the client left; stop reading pages
-    except Exception:
-        # Too late for an error answer: drop the connection, so that the client sees a cut
-        # transfer rather than a short file that looks whole; the edge logs the error.
-        if request.transport is not None:
-            request.transport.close()
-        raise
-    finally:
-        await pages.aclose()
-    return resp
+    return await views.listing_reply(request, user_id)
 
 
 @routes.get("/api/admin/calls/{call_id}")

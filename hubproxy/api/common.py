@@ -13,7 +13,7 @@ import orjson
 from aiohttp import web
 
 from hubproxy.api.context import CALL_SLOT, REQUEST_ID, TRACE_HEADERS, TRACE_ID
-from hubproxy.api.middleware import PRINCIPAL_NAME
+from hubproxy.api.middleware import PRINCIPAL_NAME, SESSION_PRINCIPAL
 from hubproxy.api.state import FOLLOWER, KEYS, SETTINGS
 from hubproxy.errors import BadRequest, RequestTimeout, Unauthorized
 from hubproxy.gateway.auth import Principal
@@ -30,7 +30,12 @@ _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 
 async def authenticate(request: web.Request) -> Principal:
     """The caller, from the in-memory key cache. Only an unknown key makes the cache check
-    (rate-limited) whether keys changed since its last reload."""
+    (rate-limited) whether keys changed since its last reload. A dashboard session stands in
+    for the key when none was sent (its middleware checked the key is still active)."""
+    if SESSION_PRINCIPAL in request:
+        session = request[SESSION_PRINCIPAL]
+        request[PRINCIPAL_NAME] = session.user_name
+        return session
     cache = request.app[KEYS]
     try:
         principal = cache.authenticate(request.headers)

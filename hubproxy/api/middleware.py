@@ -14,6 +14,7 @@ from aiohttp import web
 from hubproxy.api.context import CALL_SLOT, REQUEST_ID, TRACE_HEADERS, TRACE_ID
 from hubproxy.api.state import SETTINGS, TRACING
 from hubproxy.errors import HubError, MethodNotAllowed, NotFound, PayloadTooLarge, from_status
+from hubproxy.gateway.auth import Principal
 
 ErrorBody = Callable[[HubError], bytes]
 # Paths whose clients expect another error shape (the Anthropic-native endpoint), so that
@@ -22,6 +23,8 @@ ERROR_BODIES: web.AppKey[dict[str, ErrorBody]] = web.AppKey("error_bodies")
 PRINCIPAL_NAME = web.RequestKey("principal_name", str)
 # The code (else the type) of the error a request was answered with: the access line's reason.
 _REASON = web.RequestKey("error_reason", str)
+# The caller as a dashboard session proved it (hubproxy/ui/session.py), when no key was sent.
+SESSION_PRINCIPAL = web.RequestKey("session_principal", Principal)
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 access = structlog.get_logger("hubproxy.access")

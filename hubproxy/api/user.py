@@ -1,9 +1,10 @@
-"""The caller's own account under /api/user (balance, usage, calls), and the query parameters
-and answers it shares with the admin views."""
+"""The caller's own account under /api/user (balance, usage, calls with CSV export), and the
+query parameters and answers it shares with the admin views."""
 
 from __future__ import annotations
 
 import re
+import time
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -11,6 +12,7 @@ import orjson
 from aiohttp import web
 
 from hubproxy.api.common import authenticate
+from hubproxy.api.context import REQUEST_ID
 from hubproxy.api.state import CREDITS, READER, WRITER
 from hubproxy.errors import BadRequest, NotFound
 from hubproxy.money import format_amount
@@ -28,6 +30,7 @@ MAX_MS = (datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=UTC) - _EPOCH) // ti
 LIMIT, MAX_LIMIT = 50, 500
 USAGE_PARAMS = frozenset({"from", "to", "group_by"})
 CALL_PARAMS = frozenset({"cursor", "limit", "status", "model", "from", "to"})
+CSV_PAGE = 1000  # calls per page of a CSV export: what it holds in memory at once
 STATUSES = ("processing", "success", "failed")
 _CURSOR = re.compile(r"^[0-9a-f]{1,64}$")
 _DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
@@ -101,7 +104,8 @@ async def usage_reply(request: web.Request, user_id: int | None, user: str | Non
     """Usage between ?from= and ?to= (default: the last 7 days), grouped by ?group_by=."""
     group_by = request.query.get("group_by", "day")
     if group_by not in usage.GROUPS:
-        raise BadRequest("'group_by' must be one of: day, hour, model.", param="group_by")
+        groups = ", ".join(usage.GROUPS)
+        raise BadRequest(f"'group_by' must be one of: {groups}.", param="group_by")
     start, end = time_range(request)
     end = now_ms() if end is None else end
     start = end - WEEK_MS if start is None else start
@@ -160,6 +164,45 @@ async def calls_reply(request: web.Request, user_id: int | None) -> web.Response
     return reply({"object": "list", "data": data, "next_cursor": next_cursor})
 
 
+async def listing_reply(request: web.Request, user_id: int | None) -> web.StreamResponse:
+    """A page of calls as JSON, or with ?format=csv every matching call as a CSV download."""
+    form = request.query.get("format", "json")
+    if form == "json":
+        return await calls_reply(request, user_id)
+    if form != "csv":
+        raise BadRequest("'format' must be json or csv.", param="format")
+    if "limit" in request.query:
+        raise BadRequest("format=csv exports every matching call; drop 'limit'.", param="limit")
+    f, cursor = call_query(request, user_id)
+    pages = reports.csv_pages(request.app[READER], f, cursor=cursor, page_size=CSV_PAGE)
+    first = await anext(pages)  # before the status line: a failure here is still a JSON error
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    resp = web.StreamResponse(
+        headers={
+            "Content-Type": "text/csv; charset=utf-8",
+            "Content-Disposition": f'attachment; filename="hubproxy-calls-{stamp}.csv"',
+            "X-Request-Id": request[REQUEST_ID],
+        }
+    )
+    await resp.prepare(request)
+    try:
+        await resp.write(first.encode())
+        async for chunk in pages:
+            await resp.write(chunk.encode())
+        await resp.write_eof()
+    except ConnectionResetError:
+        pass  # the client left; stop reading pages
+    except Exception:
+        # Too late for an error answer: drop the connection, so that the client sees a cut
+        # transfer rather than a short file that looks whole; the edge logs the error.
+        if request.transport is not None:
+            request.transport.close()
+        raise
+    finally:
+        await pages.aclose()
+    return resp
+
+
 async def call_reply(request: web.Request, user_id: int | None) -> web.Response:
     """One call; someone else's is as unknown as one that never was."""
     check_params(request, frozenset())
@@ -185,10 +228,10 @@ async def user_usage(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/user/calls")
-async def user_calls(request: web.Request) -> web.Response:
+async def user_calls(request: web.Request) -> web.StreamResponse:
     principal = await authenticate(request)
-    check_params(request, CALL_PARAMS)
-    return await calls_reply(request, principal.user_id)
+    check_params(request, CALL_PARAMS | {"format"})
+    return await listing_reply(request, principal.user_id)
 
 
 @routes.get("/api/user/calls/{call_id}")

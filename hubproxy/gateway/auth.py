@@ -70,6 +70,10 @@ class KeyCache:
     def __len__(self) -> int:
         return len(self._by_hash)
 
+    def by_hash(self, key_hash: str) -> Principal | None:
+        """The owner of an active key by its hash (a browser session holds only the hash)."""
+        return self._by_hash.get(key_hash)
+
     def authenticate(self, headers: Mapping[str, str]) -> Principal:
         key = presented_key(headers)
         if key is None:

@@ -60,3 +60,7 @@ def keys(conn: sqlite3.Connection, user: str | None = None) -> list[sqlite3.Row]
     if user is None:
         return conn.execute(sql + " ORDER BY k.id").fetchall()
     return conn.execute(sql + " WHERE u.name = ? ORDER BY k.id", (user,)).fetchall()
+
+
+def set_role(user_id: int, role: str) -> Op:
+    return "UPDATE users SET role = ? WHERE id = ?", (role, user_id)

@@ -187,3 +187,41 @@ async def rates(conn: aiosqlite.Connection) -> list[dict[str, Any]]:
          "per_mb": r["per_mb"], "updated_at": iso(r["updated_at"])}
         for r in rows
     ]  # fmt: skip
+
+
+async def keys(conn: aiosqlite.Connection, user_id: int) -> list[dict[str, Any]]:
+    """A user's keys, newest first: prefix and label only (the hash never leaves the store)."""
+    sql = (
+        "SELECT id, label, prefix, created_at, revoked_at FROM api_keys WHERE user_id = ? "
+        "ORDER BY id DESC"
+    )
+    async with conn.execute(sql, (user_id,)) as cur:
+        rows = await cur.fetchall()
+    return [
+        {"id": r["id"], "label": r["label"], "prefix": r["prefix"],
+         "created_at": iso(r["created_at"]), "revoked_at": iso(r["revoked_at"]),
+         "active": r["revoked_at"] is None}
+        for r in rows
+    ]  # fmt: skip
+
+
+async def key_owner(conn: aiosqlite.Connection, key_id: int) -> int | None:
+    async with conn.execute("SELECT user_id FROM api_keys WHERE id = ?", (key_id,)) as cur:
+        row = await cur.fetchone()
+    return None if row is None else int(row[0])
+
+
+async def grants(conn: aiosqlite.Connection, user_id: int, limit: int) -> list[dict[str, Any]]:
+    """A user's ledger entries that people made (grants, adjustments, refunds), newest first."""
+    sql = (
+        "SELECT id, kind, amount, note, created_at FROM credit_ledger "
+        "WHERE user_id = ? AND kind <> 'debit' ORDER BY id DESC LIMIT ?"
+    )
+    async with conn.execute(sql, (user_id, limit)) as cur:
+        rows = await cur.fetchall()
+    return [
+        {"id": r["id"], "kind": r["kind"], "amount": r["amount"],
+         "amount_credits": format_amount(r["amount"]), "note": r["note"],
+         "created_at": iso(r["created_at"])}
+        for r in rows
+    ]  # fmt: skip

@@ -139,7 +139,15 @@ def _array(hist: dict[int, int]) -> str:
     return orjson.dumps(counts).decode()
 
 
-GROUPS = {"hour": "bucket", "day": "bucket", "model": "provider || '/' || model"}
+GROUPS = {
+    "hour": "bucket",
+    "day": "bucket",
+    "model": "provider || '/' || model",
+    "key": "api_key_id",
+    "user": "user_id",
+}
+# What names a group's row; hour and day rows have their "start".
+LABELS = {"model": "model", "key": "key_id", "user": "user_id"}
 
 
 async def report(
@@ -150,8 +158,8 @@ async def report(
     end_ms: int,
     user_id: int | None,
 ) -> list[dict[str, Any]]:
-    """Usage between two times, grouped by hour, day or model (over daily rows), summed over
-    keys; `user_id` None for everyone."""
+    """Usage between two times, grouped by hour, day, model, key or user (over daily rows), summed
+    over the rest; `user_id` None for everyone."""
     period = "hour" if group_by == "hour" else "day"
     key = GROUPS[group_by]
     where = "period = ? AND bucket >= ? AND bucket < ?"
@@ -184,7 +192,7 @@ async def report(
     out = []
     for grp, g in groups.items():
         duration, ttfb = g.pop("duration"), g.pop("ttfb")
-        label = "model" if group_by == "model" else "start"
+        label = LABELS.get(group_by, "start")
         out.append(
             {
                 label: grp,
