@@ -24,7 +24,7 @@ from typing import Any
 from hubproxy import money
 from hubproxy.billing import prices, tokens
 from hubproxy.errors import BadRequest, Forbidden, PaymentRequired
-from hubproxy.providers.base import JSON, Usage
+from hubproxy.providers.base import JSON, MediaUsage, Usage
 from hubproxy.store import ledger
 from hubproxy.store.writer import Op
 
@@ -37,6 +37,7 @@ class Hold:
     amount: int  # micro-credits set aside
     rate: prices.Rate
     images: int = 0  # priced per image when the rate says so
+    media: MediaUsage | None = None  # what of an image or audio call is known before it runs
     settled: bool = False
 
 
@@ -84,8 +85,18 @@ class Credits:
     def available(self, user_id: int) -> int:
         return self.balances.get(user_id, 0) - self.held.get(user_id, 0)
 
-    def admit(self, user_id: int, provider: str, model: str, kind: str, body: JSON) -> Hold | None:
-        """Hold the call's most likely maximum cost, or refuse it. None when billing is off."""
+    def admit(
+        self,
+        user_id: int,
+        provider: str,
+        model: str,
+        kind: str,
+        body: JSON,
+        media: MediaUsage | None = None,
+    ) -> Hold | None:
+        """Hold the call's most likely maximum cost, or refuse it. None when billing is off.
+        `media`: an image or audio call's known consumption (images asked for, characters to
+        speak, the upload's size), held at the rate's media prices."""
         if not self.enabled:
             return None
         rate = self.rates.get(provider, model, kind)
@@ -97,7 +108,9 @@ class Credits:
                 param="model",
             )
         images = tokens.images(body) if rate.per_image else 0
-        amount = prices.hold(rate, tokens.prompt(body), self.max_output(body, kind), images)
+        amount = prices.hold(
+            rate, tokens.prompt(body), self.max_output(body, kind), images, media=media
+        )
         available = self.available(user_id)
         if amount > available:
             raise PaymentRequired(
@@ -107,10 +120,13 @@ class Credits:
             )
         self.held[user_id] = self.held.get(user_id, 0) + amount
         self.holds[user_id] = self.holds.get(user_id, 0) + 1
-        return Hold(user_id, amount, rate, images)
+        return Hold(user_id, amount, rate, images, media)
 
-    def settle(self, hold: Hold, call_id: str, usage: Usage | None) -> tuple[int, list[Op]]:
-        """Release the hold and debit what was consumed; returns the cost and its writes.
+    def settle(
+        self, hold: Hold, call_id: str, usage: Usage | None, media: MediaUsage | None = None
+    ) -> tuple[int, list[Op]]:
+        """Release the hold and debit what was consumed (`media`: what an image or audio call
+        turned out to consume, else what was held for); returns the cost and its writes.
         Settling twice is a programming error: it raises rather than bill twice."""
         if hold.settled:
             raise RuntimeError(f"call {call_id} is settled already")
@@ -122,7 +138,8 @@ class Credits:
         else:  # the user's last hold: nothing else is held for them
             del self.holds[user], self.held[user]
         # Nothing reached the upstream without usage: no tokens, and no images, to pay for.
-        amount = prices.cost(hold.rate, usage, hold.images) if usage is not None else 0
+        consumed = media if media is not None else hold.media
+        amount = prices.cost(hold.rate, usage, hold.images, consumed) if usage is not None else 0
         if amount == 0:
             return 0, []
         self.balances[hold.user_id] = self.balances.get(hold.user_id, 0) - amount

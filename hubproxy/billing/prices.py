@@ -19,22 +19,7 @@ import orjson
 
 from hubproxy.errors import BadRequest
 from hubproxy.money import MICRO, PLACES, format_amount, parse_amount
-from hubproxy.providers.base import Usage
-
-
-@dataclass(frozen=True, slots=True)
-class MediaUsage:
-    """What an image or audio call consumed, besides tokens.
-
-    `variant` is the images' "size/quality" (it picks a per-image price). Audio is billed per
-    second when the upstream reported a duration (`milliseconds`) and the rate has a
-    per-second price; otherwise per MB (1,000,000 bytes) of the upload (`bytes`)."""
-
-    images: int = 0
-    variant: str | None = None
-    chars: int = 0
-    milliseconds: int | None = None
-    bytes: int = 0
+from hubproxy.providers.base import MediaUsage, Usage
 
 
 @dataclass(frozen=True, slots=True)

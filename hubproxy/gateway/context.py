@@ -7,7 +7,7 @@ a Whole (a non-streamed answer), or a Head, then body bytes, then an End (a stre
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +16,7 @@ from hubproxy.gateway.auth import Principal
 from hubproxy.gateway.record import Call
 from hubproxy.providers import sse
 from hubproxy.providers.base import StreamTranslator
+from hubproxy.store.writer import Op
 
 
 def _same(translator: StreamTranslator) -> StreamTranslator:
@@ -40,6 +41,9 @@ class Face:
     stream: Callable[[StreamTranslator], StreamTranslator] = _same
     reply: Callable[[bytes], bytes] = _unchanged
     error_event: Callable[[HubError], bytes] = _openai_error_event
+    # Writes that commit with a successful call's record (a stored Response, say): given the
+    # call, its stream translator (or None) and its whole answer (or None).
+    ops: Callable[[Call, StreamTranslator | None, bytes | None], Sequence[Op]] | None = None
 
 
 OPENAI = Face()

@@ -25,7 +25,14 @@ from hubproxy.gateway.stream import step, tail
 from hubproxy.gateway.transport import NotSent, Response
 from hubproxy.gateway.upstream import Upstream
 from hubproxy.providers import anthropic
-from hubproxy.providers.base import JSON, Reply, StreamTranslator, UpstreamRequest, Usage
+from hubproxy.providers.base import (
+    JSON,
+    MediaUsage,
+    Reply,
+    StreamTranslator,
+    UpstreamRequest,
+    Usage,
+)  # fmt: skip
 from hubproxy.providers.sse import Decoder
 
 # Upstream answer headers worth passing on; everything else (hop-by-hop, cookies, the
@@ -48,6 +55,8 @@ class Plan:
     translator: Callable[[], StreamTranslator] | None  # for a stream
     error_event: Callable[[HubError], bytes]
     forward: Mapping[str, str]  # headers sent upstream beside the format's own
+    media: MediaUsage | None = None  # an image or audio call's consumption known before it runs
+    params: JSON | None = None  # the parameters that set the price, for the record
 
 
 Planner = Callable[[CallContext, Route, Upstream], Plan]
@@ -77,8 +86,9 @@ class Gateway:
         upstream = self.upstreams[route.provider]
         plan = planner(ctx, route, upstream)
         async with Flight(
-            self.books, ctx, route=route, kind=plan.kind, stream=plan.stream, body=plan.body
-        ) as flight:
+            self.books, ctx, route=route, kind=plan.kind, stream=plan.stream, body=plan.body,
+            media=plan.media, params=plan.params,
+        ) as flight:  # fmt: skip
             resp = await _send(flight, upstream, plan)
             try:
                 if not plan.stream:
@@ -111,11 +121,15 @@ class Gateway:
                 err = exc if isinstance(exc, HubError) else _internal(exc)
                 flight.call.upstream_status = flight.call.upstream_status or err.status
                 await flight.fail(exc)
-                yield End(plan.error_event(err))
+                render = getattr(flight.translator, "error_event", plan.error_event)
+                yield End(render(err))
                 return
             finally:
                 resp.close()
             await flight.succeed()
+            settled = getattr(translator, "settled", None)
+            if settled is not None:  # a format whose last event reports the usage and debit
+                settled(flight.call.usage or Usage(), flight.call.credits)
             yield End(translator.end())  # the held terminal bytes, released after the commit
 
 
@@ -148,8 +162,11 @@ async def _whole(flight: Flight, resp: Response, plan: Plan) -> Whole:
     reply = plan.parse(await resp.read())
     out = plan.reshape(reply.body)
     call.usage = reply.usage
+    if reply.media is not None:
+        flight.media = reply.media  # what it consumed, known now (images made, seconds)
     if flight.count("success"):
         out = _with_usage(out, call.usage)  # tell the client what the log will say
+    flight.whole = out
     await flight.succeed()
     return Whole(out, _passed(resp.headers))
 
@@ -223,8 +240,10 @@ def _with_usage(body: bytes, usage: Usage | None) -> bytes:
     obj = orjson.loads(body)
     if usage is None or not isinstance(obj, dict) or not isinstance(obj.get("usage"), dict):
         return body
-    if "input_tokens" in obj["usage"]:
+    if "input_tokens" in obj["usage"]:  # Anthropic's, or a Responses object's (with a total)
         obj["usage"].update(input_tokens=usage.prompt_tokens, output_tokens=usage.completion_tokens)
+        if "total_tokens" in obj["usage"]:
+            obj["usage"]["total_tokens"] = usage.total_tokens
     else:
         obj["usage"].update(
             prompt_tokens=usage.prompt_tokens, total_tokens=usage.total_tokens,

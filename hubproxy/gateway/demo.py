@@ -20,21 +20,28 @@ from hubproxy.errors import BadRequest
 from hubproxy.gateway.transport import Outbound, Response
 from hubproxy.providers.base import JSON
 
+# Between two streamed chunks, as a model would pause: the dashboard's playground shows the
+# text arriving, not all at once.
+PAUSE_S = 0.02
+
 
 class DemoResponse:
     """The demo's answer, produced in the process, handed out a chunk at a time."""
 
-    __slots__ = ("_chunks", "headers", "status")
+    __slots__ = ("_chunks", "_sent", "headers", "status")
 
     def __init__(self, status: int, chunks: list[bytes]) -> None:
         self.status = status
         self.headers: Mapping[str, str] = {}
         self._chunks = chunks
+        self._sent = 0
 
     async def readany(self) -> bytes:
         if not self._chunks:
             return b""
-        await asyncio.sleep(0)  # like a socket: let the loop breathe between chunks
+        # Like a socket, let the loop breathe between chunks; like a model, pause a little.
+        await asyncio.sleep(PAUSE_S if self._sent else 0)
+        self._sent += 1
         return self._chunks.pop(0)
 
     async def read(self) -> bytes:

@@ -25,7 +25,7 @@ from hubproxy.gateway.addons import Addon
 from hubproxy.gateway.context import CallContext
 from hubproxy.gateway.record import Call
 from hubproxy.gateway.routing import Route
-from hubproxy.providers.base import JSON, StreamTranslator, Usage
+from hubproxy.providers.base import JSON, MediaUsage, StreamTranslator, Usage
 from hubproxy.store import usage
 from hubproxy.store.writer import Op, Writer
 
@@ -56,8 +56,8 @@ class Books:
 
 class Flight:
     __slots__ = (
-        "_books", "_ctx", "_kind", "_stream", "_tickets", "body", "call", "hold", "route",
-        "translator",
+        "_books", "_ctx", "_kind", "_stream", "_tickets", "body", "call", "hold", "media",
+        "params", "route", "translator", "whole",
     )  # fmt: skip
 
     def __init__(
@@ -69,6 +69,8 @@ class Flight:
         kind: str,
         stream: bool,
         body: JSON,
+        media: MediaUsage | None = None,
+        params: JSON | None = None,
     ) -> None:
         self._books = books
         self._ctx = ctx
@@ -78,6 +80,9 @@ class Flight:
         self.body = body  # the request as sent upstream (OpenAI's or the provider's own shape)
         self.hold: Hold | None = None
         self.translator: StreamTranslator | None = None
+        self.media = media  # known before the call (images asked for ...); the reply's after
+        self.params = params  # the parameters that set the price, for the record
+        self.whole: bytes | None = None  # a non-streamed answer, as the client gets it
         self._tickets: list[tuple[Addon, Any]] = []
         self.call: Call  # set on entry
 
@@ -94,8 +99,9 @@ class Flight:
                 for addon in books.addons:
                     self._tickets.append((addon, addon.admit(ctx, route, self._kind, estimate)))
             self.hold = books.credits.admit(
-                principal.user_id, route.provider, route.model, self._kind, self.body
-            )
+                principal.user_id, route.provider, route.model, self._kind, self.body,
+                media=self.media,
+            )  # fmt: skip
         except BaseException:
             self._settle_addons(None)
             raise
@@ -141,7 +147,9 @@ class Flight:
             credits.settle(self.hold, call.id, None)  # released: nothing was consumed
             self.hold = None
         self.route, self.body = route, body
-        self.hold = credits.admit(call.user_id or 0, route.provider, route.model, self._kind, body)
+        self.hold = credits.admit(
+            call.user_id or 0, route.provider, route.model, self._kind, body, media=self.media
+        )
         call.provider, call.model = route.provider, route.model
         call.attempts += 1
         call.sent = False
@@ -194,12 +202,18 @@ class Flight:
         call, books = self.call, self._books
         self.count(status)
         ops: list[Op] = []
+        params = dict(self.params or {})
         if self.hold is not None:
-            call.credits, ops = books.credits.settle(self.hold, call.id, call.usage)
-            if self.hold.images:  # the parameters that set the price, for the record
-                call.params = orjson.dumps({"images": self.hold.images}).decode()
+            call.credits, ops = books.credits.settle(self.hold, call.id, call.usage, self.media)
+            if self.hold.images:
+                params["images"] = self.hold.images
+        if params:
+            call.params = orjson.dumps(params).decode()
         finish = call.finish(status, error=error)
         self._settle_addons(call)
+        face_ops = self._ctx.face.ops
+        if face_ops is not None and status == "success":
+            ops.extend(face_ops(call, self.translator, self.whole))
         u = call.usage or Usage()
         books.rollups.add(
             created_at=call.created_at, user_id=call.user_id or 0,

@@ -35,6 +35,21 @@ class Usage:
 
 
 @dataclass(frozen=True, slots=True)
+class MediaUsage:
+    """What an image or audio call consumed, besides tokens.
+
+    `variant` is the images' "size/quality" (it picks a per-image price). Audio is billed per
+    second when the upstream reported a duration (`milliseconds`) and the rate has a
+    per-second price; otherwise per MB (1,000,000 bytes) of the upload (`bytes`)."""
+
+    images: int = 0
+    variant: str | None = None
+    chars: int = 0
+    milliseconds: int | None = None
+    bytes: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class UpstreamRequest:
     """What to POST upstream. `headers` are the format's own (e.g. anthropic-version), never
     credentials."""
@@ -46,10 +61,12 @@ class UpstreamRequest:
 
 @dataclass(frozen=True, slots=True)
 class Reply:
-    """A whole (non-streamed) answer: the client's bytes and the usage read from it."""
+    """A whole (non-streamed) answer: the client's bytes and the usage read from it (for
+    images and audio, also what the media consumed: images made, seconds transcribed)."""
 
     body: bytes
     usage: Usage | None
+    media: MediaUsage | None = None
 
 
 class StreamTranslator(Protocol):
@@ -60,6 +77,12 @@ class StreamTranslator(Protocol):
     `finished` becomes True and the terminal bytes are *not* returned by `feed`: the pipeline
     takes them from `end()` after the call is recorded, so a client never sees a stream end
     that the log does not have.
+
+    Two hooks are optional, for translators whose client format needs them: `error_event(err)
+    -> bytes` renders an error after the first byte in the stream's own terms (its sequence
+    numbers, say) instead of the face's generic event; `settled(usage, credits)` is told the
+    call's recorded usage and debit (micro-credits) after the record commits and before
+    `end()`, for formats whose last event reports them.
     """
 
     # The provider's own FINAL count, once the stream has carried it; None until then, even

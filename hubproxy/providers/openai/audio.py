@@ -16,8 +16,8 @@ from typing import Any
 
 import orjson
 
-from hubproxy.billing.prices import MediaUsage
 from hubproxy.errors import PayloadTooLarge
+from hubproxy.providers.base import MediaUsage
 from hubproxy.providers.openai.chat import bad
 
 SPEECH_FORMATS = frozenset({"mp3", "opus", "aac", "flac", "wav", "pcm"})

@@ -12,8 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from hubproxy.billing.prices import MediaUsage
-from hubproxy.providers.base import JSON
+from hubproxy.providers.base import JSON, MediaUsage
 from hubproxy.providers.openai.chat import bad
 
 SIZES = frozenset({"auto", "256x256", "512x512", "1024x1024", "1536x1024", "1024x1536",
