@@ -20,13 +20,13 @@ from hubproxy.api import (
     user_keys,
 )  # fmt: skip
 from hubproxy.api.state import (
+    CATALOG,
     CREDITS,
     FOLLOWER,
     GATEWAY,
     KEYS,
     RATES,
     READER,
-    ROUTER,
     SETTINGS,
     TRACING,
     WRITER,
@@ -34,11 +34,12 @@ from hubproxy.api.state import (
 from hubproxy.billing import prices
 from hubproxy.billing.credits import Credits, RateBook
 from hubproxy.billing.meter import MeterExport
+from hubproxy.catalog import sealing, ssrf
+from hubproxy.catalog.live import LiveCatalog
 from hubproxy.config import Settings
 from hubproxy.gateway.auth import KeyCache
 from hubproxy.gateway.core import Gateway
 from hubproxy.gateway.flight import Books
-from hubproxy.gateway.routing import Router
 from hubproxy.gateway.upstream import Upstreams
 from hubproxy.store import calls, db, ledger, usage
 from hubproxy.store.clock import now_ms
@@ -55,7 +56,7 @@ def create_app(settings: Settings) -> web.Application:
     )
     app[SETTINGS] = settings
     app[KEYS] = KeyCache()
-    app[ROUTER] = Router(settings.providers)
+    app[CATALOG] = LiveCatalog(settings, sealing.master_key(settings.secrets))
     app[TRACING] = setup_tracing(settings.log.traces)
     app[RATES] = RateBook()
     app[CREDITS] = Credits(
@@ -72,8 +73,8 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(user_keys.routes)
     app.add_routes(admin_users.routes)
     ui.setup(app, settings)  # the dashboard: pages, static files, session middlewares
+    catalog_admin.install(app)
     app.cleanup_ctx.append(_resources)
-    catalog_admin.install(app)  # after _resources: it needs the reader, writer and follower
     return app
 
 
@@ -93,13 +94,19 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     app[READER] = reader
     credits = app[CREDITS]
     credits.load(*await ledger.snapshot(reader))
+    catalog = app[CATALOG]
+    catalog.report = writer.submit  # credential state changes, for `credentials list`
+    await catalog.load(reader, strict=True)  # a credential that does not open stops the start
     follower = app[FOLLOWER] = tasks.Follower(reader, _follow(app, reader))
     await follower.refresh()
-    upstreams = Upstreams(settings)
+    upstreams = Upstreams(
+        exempt_hosts=ssrf.config_hosts(p.base_url for p in settings.providers),
+        allow_private=settings.security.allow_private_upstreams,
+    )
     await upstreams.start()
     rollups = usage.Rollups()
     writer.add_source(rollups.drain)
-    app[GATEWAY] = Gateway(app[ROUTER], upstreams.by_name, Books(credits, writer, rollups))
+    app[GATEWAY] = Gateway(catalog, upstreams, Books(credits, writer, rollups))
     background = tasks.Tasks()
     background.every("follow-database", settings.auth.reload_interval_s, follower)
     background.every(
@@ -134,7 +141,10 @@ def _follow(app: web.Application, reader: aiosqlite.Connection) -> dict[str, tas
     async def balances() -> None:
         credits.follow(await ledger.tail(reader, credits.last_ledger_id, credits.source))
 
-    return {"auth": keys, "rates": rates, "credits": balances}
+    async def catalog() -> None:
+        await app[CATALOG].reload(reader)
+
+    return {"auth": keys, "rates": rates, "credits": balances, "catalog": catalog}
 
 
 def _seed_rates(settings: Settings) -> list[Op]:

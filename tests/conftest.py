@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +50,10 @@ class Hub:
 
     def calls(self) -> list[sqlite3.Row]:
         return self.rows("SELECT * FROM model_calls ORDER BY id")
+
+    def cli(self, *args: str) -> list[str]:
+        """The argv of a `hubproxy` command against this hub's config."""
+        return [sys.executable, "-m", "hubproxy", *args, "--config", str(self.settings.source)]
 
     def openai(self, **kw: Any) -> openai.AsyncOpenAI:
         return openai.AsyncOpenAI(

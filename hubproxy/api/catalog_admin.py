@@ -11,8 +11,6 @@ from __future__ import annotations
 import secrets
 import sqlite3
 import time
-from collections.abc import AsyncIterator
-from functools import partial
 from typing import Any
 
 from aiohttp import web
@@ -20,7 +18,7 @@ from aiohttp.resolver import ThreadedResolver
 
 from hubproxy.api.admin import admin
 from hubproxy.api.common import read_json
-from hubproxy.api.state import FOLLOWER, READER, SETTINGS, WRITER
+from hubproxy.api.state import CATALOG, READER, SETTINGS, WRITER
 from hubproxy.api.user import check_params, reply
 from hubproxy.catalog import sealing, validate
 from hubproxy.catalog.live import LiveCatalog
@@ -32,7 +30,6 @@ from hubproxy.errors import BadRequest, Forbidden, HubError, NotFound, ServiceUn
 from hubproxy.store import catalog as store
 from hubproxy.store.writer import Op
 
-CATALOG = web.AppKey("catalog", LiveCatalog)
 routes = web.RouteTableDef()
 
 
@@ -43,24 +40,11 @@ class Conflict(HubError):
 
 
 def install(app: web.Application) -> None:
-    """Register the routes and the catalogue's lifetime. Append after the app's own
-    resources: this needs the reader, the writer and the follower they make."""
-    settings = app[SETTINGS]
-    app[CATALOG] = LiveCatalog(settings, sealing.master_key(settings.secrets))
+    """Register the routes (the catalogue itself is a core resource: see app.py)."""
     from hubproxy.api import catalog_models  # its handlers use the helpers here
 
     app.add_routes(routes)
     app.add_routes(catalog_models.routes)
-    app.cleanup_ctx.append(_lifetime)
-
-
-async def _lifetime(app: web.Application) -> AsyncIterator[None]:
-    live = app[CATALOG]
-    writer = app[WRITER]
-    live.report = writer.submit
-    await live.load(app[READER], strict=True)  # a key that does not open stops the start
-    app[FOLLOWER].add("catalog", partial(live.reload, app[READER]))
-    yield
 
 
 # --- helpers ---------------------------------------------------------------------------

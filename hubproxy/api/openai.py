@@ -7,7 +7,7 @@ from aiohttp import web
 
 from hubproxy.api.common import authenticate, call_context, read_json, require
 from hubproxy.api.render import respond
-from hubproxy.api.state import GATEWAY, ROUTER
+from hubproxy.api.state import CATALOG, GATEWAY
 from hubproxy.errors import BadRequest
 
 routes = web.RouteTableDef()
@@ -43,8 +43,8 @@ async def embeddings(request: web.Request) -> web.StreamResponse:
 async def models(request: web.Request) -> web.Response:
     await authenticate(request)
     data = [
-        {"id": model, "object": "model", "created": 0, "owned_by": model.partition("/")[0]}
-        for model in request.app[ROUTER].models()
+        {"id": m["id"], "object": "model", "created": 0, "owned_by": m["owned_by"]}
+        for m in request.app[CATALOG].current.listed()
     ]
     return web.Response(
         body=orjson.dumps({"object": "list", "data": data}), content_type="application/json"

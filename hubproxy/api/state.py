@@ -6,17 +6,17 @@ import aiosqlite
 from aiohttp import web
 
 from hubproxy.billing.credits import Credits, RateBook
+from hubproxy.catalog.live import LiveCatalog
 from hubproxy.config import Settings
 from hubproxy.gateway.auth import KeyCache
 from hubproxy.gateway.core import Gateway
-from hubproxy.gateway.routing import Router
 from hubproxy.store.writer import Writer
 from hubproxy.tasks import Follower
 from hubproxy.telemetry.setup import Tracing
 
 SETTINGS = web.AppKey("settings", Settings)
 KEYS = web.AppKey("keys", KeyCache)
-ROUTER = web.AppKey("router", Router)
+CATALOG = web.AppKey("catalog", LiveCatalog)
 GATEWAY = web.AppKey("gateway", Gateway)
 READER = web.AppKey("reader", aiosqlite.Connection)
 TRACING: web.AppKey[Tracing] = web.AppKey("tracing")

@@ -1,7 +1,7 @@
 """The control plane: providers, credentials sealed with AES-GCM, the model catalogue, aliases
 and passive health, kept as live data and served from an in-memory snapshot.
 
-Exports what the gateway core consumes: the snapshot (`Catalog`, `Target`), the pool
+Exports what the gateway core consumes: the snapshot (`Catalog`, `Route`), the pool
 (`CredentialPool`, `Credential`), the running holder (`LiveCatalog`), `Health`,
 `check_model_name` and the connect-time SSRF guard (`GuardedResolver`).
 """
@@ -10,8 +10,9 @@ from hubproxy.catalog.credentials import Credential, CredentialPool
 from hubproxy.catalog.health import Health
 from hubproxy.catalog.live import LiveCatalog
 from hubproxy.catalog.names import check_model_name
-from hubproxy.catalog.snapshot import Catalog, ProviderEntry, Target
+from hubproxy.catalog.snapshot import Catalog, ProviderEntry
 from hubproxy.catalog.ssrf import GuardedResolver
+from hubproxy.gateway.routing import Route
 
 __all__ = [
     "Catalog",
@@ -21,6 +22,6 @@ __all__ = [
     "Health",
     "LiveCatalog",
     "ProviderEntry",
-    "Target",
+    "Route",
     "check_model_name",
 ]

@@ -22,20 +22,10 @@ from hubproxy.catalog.names import check_model_name
 from hubproxy.catalog.sealing import MasterKey, Sealed, SealError, require
 from hubproxy.config import ProviderSettings
 from hubproxy.errors import BadRequest, NotFound
+from hubproxy.gateway.routing import Route
 from hubproxy.store.catalog import Rows
 
 log = structlog.get_logger("hubproxy.catalog")
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    """Where one try of a call goes: a provider by name and the model name it knows."""
-
-    provider: str
-    model: str
-
-    def __str__(self) -> str:
-        return f"{self.provider}/{self.model}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +85,7 @@ class Catalog:
     aliases: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     credentials: Mapping[str, Credential] = field(default_factory=dict)  # by id, enabled ones
 
-    def resolve(self, name: Any) -> list[Target]:
+    def resolve(self, name: Any) -> list[Route]:
         """The targets to try for a requested model, in order: an alias's chain, or the one
         provider/model. A 400 for an unsafe name, a 404 for one that is not offered."""
         check_model_name(name)
@@ -129,7 +119,7 @@ class Catalog:
             )
         return [target]
 
-    def _target(self, name: str) -> Target | None:
+    def _target(self, name: str) -> Route | None:
         provider, sep, model = name.partition("/")
         entry = self.providers.get(provider)
         if not sep or not model or entry is None or not entry.enabled:
@@ -137,7 +127,7 @@ class Catalog:
         offered = self.offered(provider)
         if offered is not None and model not in offered:
             return None
-        return Target(provider, model)
+        return Route(provider, model)
 
     def offered(self, provider: str) -> frozenset[str] | None:
         """The models a provider offers, or None when it passes any valid model name."""

@@ -10,20 +10,25 @@ that leaves closes it, which cancels the upstream request and records the call.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 from urllib.parse import urlsplit
 
 import orjson
 import structlog
 
+from hubproxy.catalog.credentials import CredentialPool
+from hubproxy.catalog.health import Health
+from hubproxy.catalog.snapshot import Catalog
 from hubproxy.errors import HubError
 from hubproxy.gateway.context import CallContext, End, Head, Part, Whole
 from hubproxy.gateway.flight import Books, Flight
-from hubproxy.gateway.routing import Route, Router
+from hubproxy.gateway.routing import Route
 from hubproxy.gateway.stream import step, tail
 from hubproxy.gateway.transport import NotSent, Response
-from hubproxy.gateway.upstream import Upstream
+from hubproxy.gateway.upstream import Upstream, Upstreams
 from hubproxy.providers import anthropic
 from hubproxy.providers.base import (
     JSON,
@@ -62,9 +67,16 @@ class Plan:
 Planner = Callable[[CallContext, Route, Upstream], Plan]
 
 
+class CatalogSource(Protocol):
+    """Where the core reads the model catalogue (hubproxy.catalog.live.LiveCatalog)."""
+
+    current: Catalog
+    health: Health
+
+
 class Gateway:
-    def __init__(self, router: Router, upstreams: Mapping[str, Upstream], books: Books) -> None:
-        self.router = router
+    def __init__(self, catalog: CatalogSource, upstreams: Upstreams, books: Books) -> None:
+        self.catalog = catalog
         self.upstreams = upstreams
         self.books = books
 
@@ -82,14 +94,35 @@ class Gateway:
         return self._run(ctx, _embeddings)
 
     async def _run(self, ctx: CallContext, planner: Planner) -> AsyncGenerator[Part, None]:
-        route = self.router.resolve(ctx.body.get("model"))
-        upstream = self.upstreams[route.provider]
+        # One snapshot for the whole call: a provider removed meanwhile still finishes it.
+        cat = self.catalog.current
+        routes = cat.resolve(ctx.body.get("model"))
+        route = routes[0]
+        upstream = self.upstreams.get(cat.providers[route.provider])
         plan = planner(ctx, route, upstream)
         async with Flight(
             self.books, ctx, route=route, kind=plan.kind, stream=plan.stream, body=plan.body,
             media=plan.media, params=plan.params,
         ) as flight:  # fmt: skip
-            resp = await _send(flight, upstream, plan)
+            while True:  # the targets in turn, until one answers (nothing has been sent back)
+                started = time.perf_counter()
+                try:
+                    resp = await _send(flight, upstream, cat.pool(route.provider), plan)
+                except HubError as err:
+                    self._observe(route, started, err.message)
+                    if flight.call.attempts >= len(routes) or not _worth_another(err):
+                        raise
+                    log.warning(
+                        "fallback", call=flight.call.id, failed=str(route), error=err.message,
+                        next=str(routes[flight.call.attempts]),
+                    )  # fmt: skip
+                    route = routes[flight.call.attempts]
+                    upstream = self.upstreams.get(cat.providers[route.provider])
+                    plan = planner(ctx, route, upstream)
+                    flight.retarget(route, plan.body)
+                    continue
+                self._observe(route, started, None)
+                break
             try:
                 if not plan.stream:
                     yield await _whole(flight, resp, plan)
@@ -118,11 +151,11 @@ class Gateway:
                 if not plan.stream or flight.translator is None:
                     raise
                 # After the first byte, an error can only travel as an event in the stream.
-                err = exc if isinstance(exc, HubError) else _internal(exc)
-                flight.call.upstream_status = flight.call.upstream_status or err.status
+                shown = exc if isinstance(exc, HubError) else _internal(exc)
+                flight.call.upstream_status = flight.call.upstream_status or shown.status
                 await flight.fail(exc)
                 render = getattr(flight.translator, "error_event", plan.error_event)
-                yield End(render(err))
+                yield End(render(shown))
                 return
             finally:
                 resp.close()
@@ -132,13 +165,25 @@ class Gateway:
                 settled(flight.call.usage or Usage(), flight.call.credits)
             yield End(translator.end())  # the held terminal bytes, released after the commit
 
+    def _observe(self, route: Route, started: float, error: str | None) -> None:
+        """A try's outcome, for the catalogue's passive availability of the model."""
+        latency_ms = (time.perf_counter() - started) * 1000
+        self.catalog.health.observe(str(route), error is None, latency_ms, error)
 
-async def _send(flight: Flight, upstream: Upstream, plan: Plan) -> Response:
+
+def _worth_another(err: HubError) -> bool:
+    """Whether the next target of a fallback chain may do better: the upstream failed (5xx,
+    timeout, unreachable, every credential refused) or rate-limited every credential (429).
+    A 4xx caused by the request itself would fail anywhere."""
+    return err.status >= 500 or err.status == 429
+
+
+async def _send(flight: Flight, upstream: Upstream, pool: CredentialPool, plan: Plan) -> Response:
     """Send upstream; an error answer is read, closed and raised as a HubError."""
     call = flight.call
     call.sent = True  # from here the upstream may be working on it, whatever happens next
     try:
-        resp = await upstream.send(plan.request, plan.forward)
+        resp = await upstream.send(pool, plan.request, plan.forward)
     except NotSent:
         call.sent = False
         raise

@@ -1,102 +1,89 @@
-"""Upstream providers as the core calls them: a wire format, a transport and a ring of keys,
-with failover between the keys before anything has been read."""
+"""Upstream providers as the core calls them: a wire format and a transport per catalog entry,
+and the choice between a provider's credentials, with failover between them before anything
+has been read."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 import aiohttp
 
-from hubproxy.config import ProviderSettings, Settings
-from hubproxy.errors import UpstreamError
+from hubproxy.catalog.credentials import CredentialPool
+from hubproxy.catalog.snapshot import ProviderEntry
+from hubproxy.catalog.ssrf import GuardedResolver
+from hubproxy.errors import HubError
 from hubproxy.gateway.demo import DemoTransport
 from hubproxy.gateway.transport import HttpTransport, Outbound, Response, Transport, timeout
 from hubproxy.providers import make
 from hubproxy.providers.base import Provider, UpstreamRequest
 
-# A key that the upstream refused or rate-limited rests this long before it is tried again.
-_REST_S = {401: 300.0, 403: 300.0, 429: 30.0}
 _ACCEPT = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
-
-
-class KeyRing:
-    """A provider's keys, taken in turn, skipping those resting after a refusal."""
-
-    def __init__(self, keys: tuple[str, ...]) -> None:
-        self._keys = keys
-        self._resting = [0.0] * len(keys)
-        self._next = 0
-
-    def __len__(self) -> int:
-        return len(self._keys)
-
-    def order(self) -> list[int]:
-        """Indexes to try: the next in turn first, keys still resting last."""
-        n = len(self._keys)
-        if n < 2:
-            return [0] if n else []
-        start, self._next = self._next, (self._next + 1) % n
-        turn = [(start + i) % n for i in range(n)]
-        now = time.monotonic()
-        if all(until <= now for until in self._resting):
-            return turn
-        return [i for i in turn if self._resting[i] <= now] + [
-            i for i in turn if self._resting[i] > now
-        ]
-
-    def key(self, index: int) -> str:
-        return self._keys[index]
-
-    def rest(self, index: int, seconds: float) -> None:
-        self._resting[index] = time.monotonic() + seconds
+_REFUSED = frozenset({401, 403, 429})  # the credential's fault: the next one may do
 
 
 class Upstream:
-    """One provider entry: its format (pure), how its requests travel, and its keys."""
+    """One provider entry: its format (pure) and how its requests travel."""
 
-    __slots__ = ("format", "name", "ring", "transport")
+    __slots__ = ("entry", "format", "transport")
 
-    def __init__(self, name: str, format: Provider, transport: Transport, ring: KeyRing) -> None:
-        self.name = name
+    def __init__(self, entry: ProviderEntry, format: Provider, transport: Transport) -> None:
+        self.entry = entry
         self.format = format
         self.transport = transport
-        self.ring = ring
 
     async def send(
-        self, request: UpstreamRequest, extra: Mapping[str, str] | None = None
+        self,
+        pool: CredentialPool,
+        request: UpstreamRequest,
+        extra: Mapping[str, str] | None = None,
     ) -> Response:
-        """POST the request. A key the upstream refuses (401, 403) or rate-limits (429) rests,
-        and the next key is tried, as long as nothing has been read yet. The last answer, error
-        or not, is returned for the caller to read."""
-        ring, fmt = self.ring, self.format
+        """POST the request with the pool's pick. A credential the upstream refuses (401, 403)
+        or rate-limits (429) is reported to the pool, and the next is tried, as long as
+        nothing has been read. The last answer, error or not, is returned for the caller to
+        read; a request that got no answer raises (a HubError)."""
         headers = {**_ACCEPT, **request.headers, **(extra or {})}
-        order = ring.order()
-        for attempt, index in enumerate(order):
-            outbound = Outbound(
-                request.url, request.body, {**headers, **fmt.auth_headers(ring.key(index))}
-            )
-            resp = await self.transport.send(outbound)
-            rest = _REST_S.get(resp.status)
-            if rest is None or attempt == len(order) - 1:
-                if rest is not None:
-                    ring.rest(index, _retry_after(resp.headers, rest))
+        credentials = pool.order()
+        if not credentials:  # a server without keys (a local model, the demo)
+            return await self.transport.send(Outbound(request.url, request.body, headers))
+        last = len(credentials) - 1
+        auth = self.format.auth_headers
+        for attempt, cred in enumerate(credentials):
+            outbound = Outbound(request.url, request.body, {**headers, **auth(cred.key)})
+            try:
+                resp = await self.transport.send(outbound)
+            except HubError:
+                pool.failed(cred, None, None)
+                raise
+            status = resp.status
+            if status not in _REFUSED:
+                if status < 500:
+                    pool.succeeded(cred)  # a client error is not the credential's
+                else:
+                    pool.failed(cred, status, None)
                 return resp
-            ring.rest(index, _retry_after(resp.headers, rest))
+            pool.failed(cred, status, _retry_after(resp.headers))
+            if attempt == last:
+                return resp
             resp.close()
-        raise UpstreamError(f"Provider '{self.name}' has no API key configured.")
+        raise AssertionError("unreachable: the loop returns on its last credential")
 
 
 class Upstreams:
-    """Every configured provider, and the one ClientSession their HTTP transports share."""
+    """The Upstream of each catalog entry, rebuilt when its entry changes, and the one
+    ClientSession their HTTP transports share (behind the SSRF guard: names that resolve to
+    private addresses are refused at connect time, but for the config file's own hosts)."""
 
-    def __init__(self, settings: Settings) -> None:
-        self._settings = settings.providers
+    def __init__(self, *, exempt_hosts: Iterable[str], allow_private: bool) -> None:
+        self._exempt = tuple(exempt_hosts)
+        self._allow_private = allow_private
         self._session: aiohttp.ClientSession | None = None
-        self.by_name: dict[str, Upstream] = {}
+        self._by_name: dict[str, Upstream] = {}
 
     async def start(self) -> None:
-        connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=60)
+        resolver = GuardedResolver(exempt=self._exempt, allow_private=self._allow_private)
+        connector = aiohttp.TCPConnector(
+            limit=0, ttl_dns_cache=300, keepalive_timeout=60, resolver=resolver
+        )
         self._session = aiohttp.ClientSession(
             connector=connector,
             timeout=aiohttp.ClientTimeout(total=None),
@@ -104,27 +91,34 @@ class Upstreams:
             skip_auto_headers=("User-Agent",),
             headers={"User-Agent": "hubproxy/0.1"},
         )
-        self.by_name = {p.name: self._upstream(p, self._session) for p in self._settings}
 
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
 
-    @staticmethod
-    def _upstream(p: ProviderSettings, session: aiohttp.ClientSession) -> Upstream:
+    def get(self, entry: ProviderEntry) -> Upstream:
+        """The Upstream for `entry`, as it is in the caller's snapshot."""
+        known = self._by_name.get(entry.name)
+        if known is not None and (known.entry is entry or known.entry == entry):
+            return known
+        upstream = self._by_name[entry.name] = self._build(entry)
+        return upstream
+
+    def _build(self, entry: ProviderEntry) -> Upstream:
         transport: Transport
-        keys: tuple[str, ...]
-        if p.type == "fake":
-            transport, keys = DemoTransport(), ("",)
+        if entry.type == "fake":
+            transport = DemoTransport()
         else:
-            transport = HttpTransport(session, timeout(p.connect_timeout_s, p.idle_timeout_s))
-            keys = tuple(k.reveal() for k in p.api_keys)
-        return Upstream(p.name, make(p), transport, KeyRing(keys))
+            assert self._session is not None, "Upstreams.start() was not awaited"
+            transport = HttpTransport(
+                self._session, timeout(entry.connect_timeout_s, entry.idle_timeout_s)
+            )
+        return Upstream(entry, make(entry.settings()), transport)
 
 
-def _retry_after(headers: Mapping[str, str], default: float) -> float:
+def _retry_after(headers: Mapping[str, str]) -> float | None:
     value = headers.get("Retry-After", "")
     try:
         return max(0.0, min(float(value), 3600.0))
     except ValueError:
-        return default
+        return None

@@ -14,8 +14,7 @@ import aiohttp
 import orjson
 import pytest
 
-from hubproxy.api.catalog_admin import CATALOG
-from hubproxy.api.state import WRITER
+from hubproxy.api.state import CATALOG, WRITER
 from hubproxy.app import start
 from hubproxy.catalog.sealing import MasterKey, SealError
 from hubproxy.store import catalog as store

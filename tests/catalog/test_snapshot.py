@@ -11,9 +11,10 @@ from hubproxy.catalog import validate
 from hubproxy.catalog.credentials import COOLING
 from hubproxy.catalog.names import check_model_name
 from hubproxy.catalog.sealing import MasterKey, SealError
-from hubproxy.catalog.snapshot import Target, build
+from hubproxy.catalog.snapshot import build
 from hubproxy.config import ProviderSettings, Secret
 from hubproxy.errors import BadRequest, NotFound
+from hubproxy.gateway.routing import Route
 from hubproxy.store.catalog import Rows
 
 KEY = MasterKey(bytes(32))
@@ -85,13 +86,13 @@ ROWS = Rows(
 
 def test_resolve_names_aliases_and_allow_lists() -> None:
     cat = build(ROWS, CONFIG, KEY)
-    assert cat.resolve("openai/gpt-4o-mini") == [Target("openai", "gpt-4o-mini")]
-    assert cat.resolve("groq/anything-goes") == [Target("groq", "anything-goes")]  # no rows
+    assert cat.resolve("openai/gpt-4o-mini") == [Route("openai", "gpt-4o-mini")]
+    assert cat.resolve("groq/anything-goes") == [Route("groq", "anything-goes")]  # no rows
     assert [str(t) for t in cat.resolve("stable")] == [
         "groq/llama-3.1-8b-instant",
         "openai/gpt-4o-mini",
     ]
-    assert cat.resolve("demo/echo") == [Target("demo", "echo")]
+    assert cat.resolve("demo/echo") == [Route("demo", "echo")]
     for missing in ("openai/gpt-5", "openai/old", "demo/other", "off/x", "nobody/x", "nothing"):
         with pytest.raises(NotFound) as err:
             cat.resolve(missing)

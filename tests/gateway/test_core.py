@@ -17,18 +17,21 @@ import pytest
 
 from hubproxy.billing import prices
 from hubproxy.billing.credits import Credits, RateBook
-from hubproxy.config import DatabaseSettings, ProviderSettings
+from hubproxy.catalog.health import Health
+from hubproxy.catalog.snapshot import Catalog
+from hubproxy.catalog.snapshot import build as build_catalog
+from hubproxy.config import DatabaseSettings, ProviderSettings, Secret
 from hubproxy.errors import HubError
 from hubproxy.gateway.auth import Principal
 from hubproxy.gateway.context import OPENAI, CallContext, End, Face, Head, Part, Whole
 from hubproxy.gateway.core import Gateway
 from hubproxy.gateway.flight import Books
-from hubproxy.gateway.routing import Router
 from hubproxy.gateway.transport import NotSent, Outbound, Response
-from hubproxy.gateway.upstream import KeyRing, Upstream
+from hubproxy.gateway.upstream import Upstream, Upstreams
 from hubproxy.providers import make
 from hubproxy.providers.base import Usage
 from hubproxy.store import db, usage
+from hubproxy.store.catalog import Rows
 from hubproxy.store.migrate import migrate
 from hubproxy.store.writer import Writer
 
@@ -92,6 +95,14 @@ class ScriptedTransport:
         return self.answer()
 
 
+class Live:
+    """The catalogue as the core reads it, without a database."""
+
+    def __init__(self, current: Catalog) -> None:
+        self.current = current
+        self.health = Health()
+
+
 class Core:
     def __init__(self, gateway: Gateway, conn: sqlite3.Connection, credits: Credits) -> None:
         self.gateway = gateway
@@ -116,25 +127,33 @@ async def core(tmp_path: Path) -> AsyncIterator[Callable[[ScriptedTransport], Co
     writer.start()
     rates = RateBook()
     rates.replace(
-        [{"provider": "up", "model": "m", "type": "chat", "input": "1", "output": "2",
-          "cached_input": None, "per_image": "0"}]
+        [{"provider": "up", "model": "m", "type": "chat", "input": "1", "output": "2"},
+         {"provider": "second", "model": "m", "type": "chat", "input": "3", "output": "5"}]
     )  # fmt: skip
     credits = Credits("credits", rates, default_max_tokens=100, source="test")
     credits.load({1: 1_000_000}, 0)
-    provider = ProviderSettings(name="up", type="openai", base_url="http://up.invalid/v1")
+    providers = [
+        ProviderSettings(name=name, type="openai", base_url=f"http://{name}.invalid/v1",
+                         api_keys=(Secret("sk-test-" + name),))
+        for name in ("up", "second")
+    ]  # fmt: skip
 
-    def build(transport: ScriptedTransport) -> Core:
-        upstream = Upstream("up", make(provider), transport, KeyRing(("sk-test",)))
+    def build(transport: ScriptedTransport, second: ScriptedTransport | None = None) -> Core:
+        rows = Rows(aliases={"chain": ["up/m", "second/m"]})
+        catalog = Live(build_catalog(rows, providers, None))
+        upstreams = Upstreams(exempt_hosts=(), allow_private=False)
+        for entry, t in zip(catalog.current.providers.values(), (transport, second), strict=True):
+            upstreams._by_name[entry.name] = Upstream(entry, make(entry.settings()), t or transport)
         books = Books(credits, writer, usage.Rollups())
-        return Core(Gateway(Router([provider]), {"up": upstream}, books), conn, credits)
+        return Core(Gateway(catalog, upstreams, books), conn, credits)
 
     yield build
     await writer.close()
     conn.close()
 
 
-def context(stream: bool, face: Face = OPENAI) -> CallContext:
-    body = {"model": "up/m", "messages": [{"role": "user", "content": "hi"}], "stream": stream}
+def context(stream: bool, face: Face = OPENAI, model: str = "up/m") -> CallContext:
+    body = {"model": model, "messages": [{"role": "user", "content": "hi"}], "stream": stream}
     return CallContext(request_id="r1", principal=ALICE, body=body, face=face)
 
 
@@ -228,3 +247,65 @@ async def test_a_request_that_never_left_costs_nothing(core: Any) -> None:
     [row] = await c.rows()
     assert row["status"] == "failed" and row["prompt_tokens"] == 0 and row["credits"] == 0
     assert c.debits() == [] and c.credits.held == {}
+
+
+# --- fallbacks between the targets of an alias -------------------------------------------------
+
+
+def failing(status: int) -> Callable[[], Response]:
+    body = orjson.dumps({"error": {"message": f"upstream {status}", "type": "x", "code": None}})
+    return lambda: Scripted(status, [body])
+
+
+def unreachable() -> Response:
+    raise NotSent("Could not connect.", code="upstream_unreachable")
+
+
+@pytest.mark.parametrize("first", [failing(500), failing(503), failing(429), unreachable])
+async def test_a_failing_target_passes_the_call_to_the_next_before_the_first_byte(
+    core: Any, first: Callable[[], Response]
+) -> None:
+    c: Core = core(ScriptedTransport(first), ScriptedTransport(lambda: Scripted(200, STREAM)))
+    parts = await collect(c.gateway.chat(context(stream=True, model="chain")))
+    assert isinstance(parts[0], Head) and parts[-1] == End(b"data: [DONE]\n\n")
+    [row] = await c.rows()
+    assert (row["status"], row["provider"], row["model"], row["attempts"]) == (
+        "success",
+        "second",
+        "m",
+        2,
+    )
+    # Billed at the rate of the target that answered: 10 × 3 + 3 × 5 millionths, rounded up.
+    assert row["credits"] == prices.cost(prices.Rate(3_000_000, 5_000_000), Usage(10, 3))
+    assert c.debits() == [-row["credits"]] and c.credits.held == {}
+    assert c.gateway.catalog.health.view("up/m")["calls"] == 1
+
+
+async def test_a_request_the_upstream_refuses_as_bad_is_not_tried_elsewhere(core: Any) -> None:
+    second = ScriptedTransport(lambda: Scripted(200, STREAM))
+    c: Core = core(ScriptedTransport(failing(400)), second)
+    with pytest.raises(HubError) as refused:
+        await collect(c.gateway.chat(context(stream=True, model="chain")))
+    assert refused.value.status == 400 and second.sent == []
+    [row] = await c.rows()
+    assert (row["status"], row["provider"], row["attempts"]) == ("failed", "up", 1)
+
+
+async def test_nothing_is_retried_after_the_first_byte(core: Any) -> None:
+    cut = Scripted(200, STREAM[:3], fail=HubError("gone", code="upstream_disconnected"))
+    second = ScriptedTransport(lambda: Scripted(200, STREAM))
+    c: Core = core(ScriptedTransport(lambda: cut), second)
+    parts = await collect(c.gateway.chat(context(stream=True, model="chain")))
+    assert isinstance(parts[-1], End) and b"gone" in parts[-1].data and second.sent == []
+    [row] = await c.rows()
+    assert (row["status"], row["provider"], row["attempts"]) == ("failed", "up", 1)
+
+
+async def test_the_last_targets_error_is_the_answer_when_every_target_fails(core: Any) -> None:
+    c: Core = core(ScriptedTransport(failing(500)), ScriptedTransport(failing(503)))
+    with pytest.raises(HubError) as failed:
+        await collect(c.gateway.chat(context(stream=False, model="chain")))
+    assert failed.value.status == 503
+    [row] = await c.rows()
+    assert (row["status"], row["provider"], row["attempts"]) == ("failed", "second", 2)
+    assert c.credits.held == {} and c.debits() == []
