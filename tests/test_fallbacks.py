@@ -28,7 +28,7 @@ async def hub_with(hub_factory: HubFactory, base_url: str, **sections: Any) -> H
                 "api_key": "sk-upstream-SECRET-key-000000001",
                 "idle_timeout_s": 1.0,
             },
-        ],  # fmt: skip
+        ],
         **sections,
     )
 
