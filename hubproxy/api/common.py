@@ -74,8 +74,11 @@ async def read_json(request: web.Request) -> dict[str, Any]:
     it takes longer than the read timeout to arrive)."""
     timeout = request.app[SETTINGS].server.read_timeout_s
     try:
-        async with asyncio.timeout(timeout):
+        if request.content.is_eof():  # all of it came with the headers: nothing to wait for
             raw = await request.read()
+        else:
+            async with asyncio.timeout(timeout):
+                raw = await request.read()
     except TimeoutError:
         raise RequestTimeout(
             f"The request body did not arrive within {timeout:g} seconds."

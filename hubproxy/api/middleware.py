@@ -15,6 +15,7 @@ from hubproxy.api.context import CALL_SLOT, REQUEST_ID, TRACE_HEADERS, TRACE_ID
 from hubproxy.api.state import SETTINGS, TRACING
 from hubproxy.errors import HubError, MethodNotAllowed, NotFound, PayloadTooLarge, from_status
 from hubproxy.gateway.auth import Principal
+from hubproxy.telemetry import access
 
 ErrorBody = Callable[[HubError], bytes]
 # Paths whose clients expect another error shape (the Anthropic-native endpoint), so that
@@ -27,10 +28,14 @@ _REASON = web.RequestKey("error_reason", str)
 SESSION_PRINCIPAL = web.RequestKey("session_principal", Principal)
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
-access = structlog.get_logger("hubproxy.access")
+
 log = structlog.get_logger("hubproxy")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
+# The dashboard's session layer (hubproxy/ui/session.py), run only for requests that can
+# have a session (a cookie, or a page under /ui): the API's hot path pays nothing for it.
+SESSIONS: web.AppKey[Middleware] = web.AppKey("sessions")
 
 
 @web.middleware
@@ -56,6 +61,9 @@ async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
 async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
     """The handler's answer, or the error it raised in the client's shape."""
     try:
+        sessions = request.app.get(SESSIONS)
+        if sessions is not None and ("Cookie" in request.headers or request.path.startswith("/ui")):
+            return await sessions(request, handler)
         return await handler(request)
     except HubError as err:
         return _error_response(request, err)
@@ -127,4 +135,4 @@ def _access_line(request: web.Request, status: int, started: float) -> None:
         if call.error:
             fields["error"] = call.error
     # A 5xx is the gateway's or an upstream's failure: an operator should see it.
-    (access.warning if status >= 500 else access.info)("request", **fields)
+    access.write(fields, warning=status >= 500)

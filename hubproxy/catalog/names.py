@@ -12,6 +12,7 @@ PROVIDER_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 ALIAS_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 MAX_MODEL = 256
 _FORBIDDEN = ("..", "?", "#", "%", "\\")
+_CONTROL_OR_SPACE = re.compile(r"[\s\x00-\x1f\x7f-\x9f]")
 
 
 def check_model_name(name: Any, param: str = "model") -> str:
@@ -23,7 +24,7 @@ def check_model_name(name: Any, param: str = "model") -> str:
     if len(name) > MAX_MODEL:
         raise BadRequest(f"'{param}' is longer than {MAX_MODEL} characters.", param=param)
     bad = next((s for s in _FORBIDDEN if s in name), None)
-    if bad is None and any(c.isspace() or ord(c) < 32 or 127 <= ord(c) < 160 for c in name):
+    if bad is None and _CONTROL_OR_SPACE.search(name):
         bad = "a control character or space"
     if bad is None and name.startswith("/"):
         bad = "a leading '/'"

@@ -84,6 +84,8 @@ class Catalog:
     models: tuple[ModelEntry, ...] = ()
     aliases: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     credentials: Mapping[str, Credential] = field(default_factory=dict)  # by id, enabled ones
+    # What each provider offers (None: any valid name), worked out once per snapshot.
+    offers: Mapping[str, frozenset[str] | None] = field(default_factory=dict)
 
     def resolve(self, name: Any) -> list[Route]:
         """The targets to try for a requested model, in order: an alias's chain, or the one
@@ -131,6 +133,8 @@ class Catalog:
 
     def offered(self, provider: str) -> frozenset[str] | None:
         """The models a provider offers, or None when it passes any valid model name."""
+        if provider in self.offers:
+            return self.offers[provider]
         return offered_by(self.providers.get(provider), self.models)
 
     def pool(self, provider: str) -> CredentialPool:
@@ -256,6 +260,7 @@ def build(
         models=models,
         aliases=MappingProxyType(aliases),
         credentials=MappingProxyType(by_id),
+        offers=MappingProxyType({n: offered_by(e, models) for n, e in providers.items()}),
     )
 
 

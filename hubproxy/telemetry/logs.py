@@ -22,6 +22,7 @@ import structlog
 from structlog.stdlib import ProcessorFormatter
 
 from hubproxy.config import LogSettings
+from hubproxy.telemetry import access
 from hubproxy.telemetry.redact import scrub
 from hubproxy.telemetry.sink import LineSink
 
@@ -111,6 +112,7 @@ def setup_logging(settings: LogSettings, stream: TextIO | None = None) -> LineSi
     root.addHandler(_SinkHandler(sink, formatter))
     root.setLevel(level)
     logging.captureWarnings(True)
+    access.configure(sink if as_json else None, level)
     sys.excepthook = _log_uncaught
     threading.excepthook = _log_thread_uncaught
     return sink

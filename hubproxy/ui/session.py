@@ -7,6 +7,7 @@ import base64
 import hmac
 import os
 import secrets
+from functools import partial
 from pathlib import Path
 
 from aiohttp import web
@@ -15,7 +16,7 @@ from aiohttp_session.cookie_storage import EncryptedCookieStorage
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from hubproxy.api.middleware import SESSION_PRINCIPAL, Handler
+from hubproxy.api.middleware import SESSION_PRINCIPAL, SESSIONS, Handler
 from hubproxy.api.state import KEYS
 from hubproxy.config import Settings
 from hubproxy.errors import Forbidden
@@ -138,6 +139,11 @@ async def _csrf_sent(request: web.Request, session: Session) -> bool:
 
 
 def setup(app: web.Application, settings: Settings) -> None:
-    """The session middlewares, inside the edge (so that a refusal leaves as a JSON error)."""
-    app.middlewares.append(session_middleware(CookieStorage(cookie_key(settings))))
-    app.middlewares.append(authenticate_session)
+    """The session layer, run by the edge (so that a refusal leaves as a JSON error) for the
+    requests that can have a session: the cookie storage, then the session's caller."""
+    storage = session_middleware(CookieStorage(cookie_key(settings)))
+
+    async def sessions(request: web.Request, handler: Handler) -> web.StreamResponse:
+        return await storage(request, partial(authenticate_session, handler=handler))
+
+    app[SESSIONS] = sessions
