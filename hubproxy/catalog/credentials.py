@@ -118,6 +118,8 @@ class CredentialPool:
         """The credentials to try, in order: a disabled one due for its recheck (one call
         at a time), then the smooth weighted round-robin pick, then the other usable ones
         (by running weight), then those resting, soonest back first."""
+        if len(self.credentials) == 1 and self.credentials[0].state == ACTIVE:
+            return list(self.credentials)  # the common case: one key, in use
         now = self._clock()
         usable: list[Credential] = []
         resting: list[Credential] = []

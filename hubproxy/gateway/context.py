@@ -73,7 +73,7 @@ class CallContext:
     slot: CallSlot = field(default_factory=CallSlot)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # built per request: a frozen init costs ~1 µs more
 class Whole:
     """A non-streamed answer, released only once its call is recorded."""
 
@@ -81,14 +81,14 @@ class Whole:
     headers: dict[str, str]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # built per request: a frozen init costs ~1 µs more
 class Head:
     """The start of a streamed answer: what goes in the response headers."""
 
     headers: dict[str, str]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # built per request: a frozen init costs ~1 µs more
 class End:
     """The last bytes of a stream, released only once its call is recorded."""
 

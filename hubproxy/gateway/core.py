@@ -47,7 +47,7 @@ _PASS_HEADERS = ("openai-processing-ms",)
 log = structlog.get_logger("hubproxy.gateway")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # built per request: a frozen init costs ~1 µs more
 class Plan:
     """How one call goes to one upstream and how its answer comes back."""
 

@@ -17,7 +17,7 @@ import aiohttp
 from hubproxy.errors import GatewayTimeout, HubError, UpstreamError
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # built per request: a frozen init costs ~1 µs more
 class Outbound:
     """A request ready to go: its headers carry the credential and the format's own."""
 
