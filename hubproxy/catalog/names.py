@@ -11,8 +11,8 @@ from hubproxy.errors import BadRequest
 PROVIDER_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 ALIAS_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 MAX_MODEL = 256
-_FORBIDDEN = ("..", "?", "#", "%", "\\")
-_CONTROL_OR_SPACE = re.compile(r"[\s\x00-\x1f\x7f-\x9f]")
+# What may not stand in a model name: `..`, `?`, `#`, `%`, a backslash, a space or a control.
+_UNSAFE = re.compile(r"\.\.|[?#%\\\s\x00-\x1f\x7f-\x9f]")
 
 
 def check_model_name(name: Any, param: str = "model") -> str:
@@ -23,19 +23,21 @@ def check_model_name(name: Any, param: str = "model") -> str:
         raise BadRequest(f"'{param}' must be a non-empty string.", param=param)
     if len(name) > MAX_MODEL:
         raise BadRequest(f"'{param}' is longer than {MAX_MODEL} characters.", param=param)
-    bad = next((s for s in _FORBIDDEN if s in name), None)
-    if bad is None and _CONTROL_OR_SPACE.search(name):
-        bad = "a control character or space"
-    if bad is None and name.startswith("/"):
+    found = _UNSAFE.search(name)
+    if found is None and not name.startswith("/"):
+        return name
+    if found is None:
         bad = "a leading '/'"
-    if bad is not None:
-        shown = bad if bad.startswith("a ") else repr(bad)
-        raise BadRequest(
-            f"'{param}' must not contain {shown}: name a model as provider/model.",
-            code="invalid_model_name",
-            param=param,
-        )
-    return name
+    elif found.group() in ("..", "?", "#", "%", "\\"):
+        bad = found.group()
+    else:
+        bad = "a control character or space"
+    shown = bad if bad.startswith("a ") else repr(bad)
+    raise BadRequest(
+        f"'{param}' must not contain {shown}: name a model as provider/model.",
+        code="invalid_model_name",
+        param=param,
+    )
 
 
 def split_model(name: Any, param: str = "model") -> tuple[str, str]:
