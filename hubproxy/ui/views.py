@@ -40,6 +40,7 @@ PAGES = (
     Page("/ui/playground", "playground.html", "Playground", "playground.js"),
     Page("/ui/admin/users", "admin_users.html", "Users", "admin_users.js", admin=True),
     Page("/ui/admin/providers", "admin_providers.html", "Providers", "admin_providers.js", True),
+    Page("/ui/admin/models", "admin_models.html", "Catalogue", "admin_models.js", admin=True),
     Page("/ui/admin/rates", "admin_rates.html", "Models and rates", "admin_rates.js", True),
     Page("/ui/admin/usage", "admin_usage.html", "Usage", "admin_usage.js", admin=True),
     Page("/ui/admin/availability", "admin_availability.html", "Availability",

@@ -29,6 +29,7 @@ RATES = [
     {"model": "up/e500", "input": "1", "output": "1"},
     {"model": "up/gated", "input": "1", "output": "1"},
 ]
+MASTER_KEY = bytes(range(32)).hex()
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 TIMEOUT_MS = 10_000  # every wait in the browser is bounded
 
@@ -39,21 +40,26 @@ class Dash:
     root: str  # an admin's key; alice (a member) has hub.key
     fake: FakeOpenAI
     shots: Path
+    upstream_url: str  # the fake's base URL (…/v1) on loopback
 
     @property
     def alice(self) -> str:
         return self.hub.key
 
-    async def grant(self, user: str, amount: str) -> None:
+    async def admin(self, method: str, path: str, body: Any = None) -> Any:
+        """An admin API call over raw HTTP with the admin's key; it must succeed."""
         async with (
             aiohttp.ClientSession() as s,
-            s.post(
-                self.hub.url + "/api/admin/credits",
-                json={"user": user, "amount": amount},
+            s.request(
+                method, self.hub.url + path, json=body,
                 headers={"Authorization": f"Bearer {self.root}"},
             ) as resp,
-        ):
+        ):  # fmt: skip
             assert resp.status == 200, await resp.text()
+            return await resp.json()
+
+    async def grant(self, user: str, amount: str) -> None:
+        await self.admin("POST", "/api/admin/credits", {"user": user, "amount": amount})
 
     async def chat(self, n: int, key: str | None = None, model: str = "demo/echo") -> None:
         async with self.hub.openai(api_key=key or self.alice) as client:
@@ -81,6 +87,7 @@ async def dash(hub_factory: HubFactory, upstream: tuple[FakeOpenAI, str], tmp_pa
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} is missing: apt-get install -y chromium (.ci/run does)")
     fake, base_url = upstream
+    (tmp_path / "master.key").write_text(MASTER_KEY)  # credentials added in the UI are sealed
     hub = await hub_factory(
         [
             {"name": "demo", "type": "fake", "models": ["echo"]},
@@ -88,10 +95,12 @@ async def dash(hub_factory: HubFactory, upstream: tuple[FakeOpenAI, str], tmp_pa
              "idle_timeout_s": 5.0, "connect_timeout_s": 1.0},
         ],
         billing={"mode": "credits", "rates": RATES},
+        secrets={"key_file": "master.key"},
+        security={"allow_private_upstreams": True},  # providers added in the UI: the fake
     )  # fmt: skip
     shots = tmp_path / "screenshots"
     shots.mkdir()
-    d = Dash(hub, add_key(hub.settings, "root", "admin"), fake, shots)
+    d = Dash(hub, add_key(hub.settings, "root", "admin"), fake, shots, base_url)
     await d.grant("alice", "25")
     return d
 

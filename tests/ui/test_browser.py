@@ -214,7 +214,7 @@ async def test_a_member_gets_no_admin_data(dash: Dash, page: Any) -> None:
     await dash.sign_in(page, dash.alice)
     assert await page.locator("nav a.admin").count() == 0
     for path in ("/ui/admin/users", "/ui/admin/rates", "/ui/admin/usage",
-                 "/ui/admin/providers", "/ui/admin/availability"):  # fmt: skip
+                 "/ui/admin/providers", "/ui/admin/models", "/ui/admin/availability"):  # fmt: skip
         resp = await page.goto(dash.hub.url + path)
         assert resp.status == 404
         text = await page.locator("body").inner_text()
@@ -321,7 +321,152 @@ async def test_admin_pages_for_usage_availability_and_providers(dash: Dash, page
     row = page.locator("#availability tbody tr").first
     assert (await row.locator("td").all_inner_texts())[:3] == ["demo/echo", "3", "100%"]
     await dash.shot(page, "admin-availability")
+    # The config file's providers: listed, read-only, their keys masked.
     await nav(page, "Providers").click()
-    await ready(page, "unavailable")
-    assert await page.get_by_text("Not available on this server").is_visible()
+    await ready(page)
+    up = page.locator('#providers tbody tr[data-provider="up"]')
+    assert "config file (read-only)" in await up.inner_text()
+    assert await up.get_by_role("button", name=re.compile("^(Edit|Disable|Delete)")).count() == 0
+    await up.get_by_role("button", name="Credentials of up").click()
+    await expect(page.locator("#cred-h")).to_have_text("Credentials of up")
+    cells = page.locator('#cred-table tbody tr[data-credential="config-1"] td')
+    assert (await cells.all_inner_texts())[:4] == ["config-1", "sk-…0001", "1", "active"]
+    assert await page.locator("#credential").is_hidden()  # no keys added to a config provider
+    assert await page.locator("#cred-readonly").is_visible()
+    assert "sk-up-0000001" not in await page.content()
     await dash.shot(page, "admin-providers")
+
+
+KEY = "sk-live-SECRET-93f1c07e2d5babcd"
+
+
+async def test_admin_adds_a_provider_and_a_credential_and_tests_it(dash: Dash, page: Any) -> None:
+    await dash.sign_in(page, dash.root)
+    await nav(page, "Providers").click()
+    await ready(page, "1")
+    await page.get_by_label("Name").fill("lp")
+    await page.get_by_label("Type").select_option("openai")
+    await page.get_by_label("Base URL").fill(dash.upstream_url)
+    await page.get_by_label("Extra headers (JSON object)").fill('{"X-Org": "acme"}')
+    await page.get_by_role("button", name="Add provider").click()
+    row = page.locator('#providers tbody tr[data-provider="lp"]')
+    await expect(row).to_contain_text("database")
+    await expect(page.locator("#cred-h")).to_have_text("Credentials of lp")
+    assert await page.locator("#no-credentials").is_visible()
+    # The key is typed into the form; afterwards it is shown masked, and nowhere in full.
+    await page.get_by_label("Label", exact=True).fill("prod-1")
+    await page.get_by_label("API key (write-only: shown masked once saved)").fill(KEY)
+    await page.get_by_label("Weight", exact=True).fill("3")
+    await page.get_by_role("button", name="Add credential").click()
+    cred = page.locator('#cred-table tbody tr[data-credential="prod-1"]')
+    await expect(cred.locator("code.masked")).to_have_text("sk-…abcd")
+    assert await cred.get_by_label("Weight of prod-1").input_value() == "3"
+    assert await cred.locator("td.state").inner_text() == "active"
+    assert await page.locator("#k-key").input_value() == ""
+    assert KEY not in await page.content()
+    # Tested against the fake upstream on loopback: the result shows, and the counters move.
+    await page.get_by_label("Model to test with").fill("ok")
+    await cred.get_by_role("button", name="Test prod-1").click()
+    result = page.locator("#test-result")
+    await expect(result).to_contain_text("prod-1: OK (HTTP 200 in")
+    assert "with model ok" in await result.inner_text()
+    seen = dash.fake.requests[-1]
+    assert seen.headers["Authorization"] == f"Bearer {KEY}" and seen.headers["X-Org"] == "acme"
+    await expect(cred.locator("td").nth(6)).to_have_text("1")  # successes in the last hour
+    await dash.shot(page, "admin-credential-tested")
+    # A revoked key: the test shows the upstream's refusal, and the credential is disabled.
+    await page.get_by_label("Label", exact=True).fill("old")
+    await page.get_by_label("API key (write-only: shown masked once saved)").fill(
+        "sk-revoked-0000000000wxyz"
+    )
+    await page.get_by_role("button", name="Add credential").click()
+    old = page.locator('#cred-table tbody tr[data-credential="old"]')
+    await old.get_by_role("button", name="Test old").click()
+    await expect(result).to_contain_text("old: failed (HTTP 401 in")
+    await expect(old.locator("td.state")).to_contain_text("disabled until")
+    assert "401" in await old.locator("td.last-error").inner_text()
+    assert await old.locator("td").nth(7).inner_text() == "1"  # failures in the last hour
+    # Weight, disable and enable, as the API then tells it.
+    await cred.get_by_label("Weight of prod-1").fill("5")
+    await cred.get_by_role("button", name="Set weight of prod-1").click()
+    await cred.get_by_role("button", name="Disable prod-1").click()
+    await expect(cred.locator("td.state")).to_have_text("disabled")
+    assert await cred.get_by_label("Weight of prod-1").input_value() == "5"
+    pid = await provider_id(dash, "lp")
+    creds = (await dash.admin("GET", f"/api/admin/providers/{pid}/credentials"))["data"]
+    assert {c["label"]: (c["weight"], c["enabled"]) for c in creds}["prod-1"] == (5, False)
+    await cred.get_by_role("button", name="Enable prod-1").click()
+    await expect(cred.locator("td.state")).to_have_text("active")
+    # A bad weight is refused with the API's message, and nothing changes.
+    await cred.get_by_label("Weight of prod-1").fill("0")
+    await cred.get_by_role("button", name="Set weight of prod-1").click()
+    await expect(page.locator("#page-error")).to_contain_text("'weight' must be a whole number")
+    # Edit the provider, then disable it.
+    await row.get_by_role("button", name="Edit lp").click()
+    assert await page.get_by_label("Name").is_disabled()
+    await page.get_by_label("Idle timeout (s)").fill("30")
+    await page.get_by_role("button", name="Save provider").click()
+    await expect(page.locator("#provider-h")).to_have_text("Add a provider")
+    assert (await dash.admin("GET", f"/api/admin/providers/{pid}"))["idle_timeout_s"] == 30
+    await row.get_by_role("button", name="Disable lp").click()
+    await expect(row.locator("td").nth(4)).to_have_text("disabled")
+    assert KEY not in await page.content()
+    assert page.console_errors == []
+    await dash.shot(page, "admin-providers-managed")
+
+
+async def provider_id(dash: Dash, name: str) -> str:
+    data = (await dash.admin("GET", "/api/admin/providers"))["data"]
+    return str(next(p["id"] for p in data if p["name"] == name))
+
+
+async def test_admin_catalogue_aliases_and_passive_availability(dash: Dash, page: Any) -> None:
+    pid = (
+        await dash.admin(
+            "POST", "/api/admin/providers",
+            {"name": "lp", "type": "openai", "base_url": dash.upstream_url},
+        )
+    )["id"]  # fmt: skip
+    cred = await dash.admin(
+        "POST", f"/api/admin/providers/{pid}/credentials", {"label": "a", "key": KEY}
+    )
+    await dash.sign_in(page, dash.root)
+    await nav(page, "Catalogue").click()
+    await ready(page, "1")
+    demo = page.locator('#models tbody tr[data-model="demo/echo"]')
+    assert "config file (read-only)" in await demo.inner_text()
+    await page.get_by_label("Model (provider/model)").fill("lp/ok")
+    await page.get_by_label("Display name").fill(XSS)
+    await page.get_by_label("Context window (tokens)").fill("128000")
+    await page.get_by_role("button", name="Add model").click()
+    row = page.locator('#models tbody tr[data-model="lp/ok"]')
+    await expect(row.locator("td").nth(1)).to_have_text(XSS)  # markup shown as text
+    assert await row.locator("td").nth(3).inner_text() == "128,000"
+    await page.get_by_label("Aliases, one a line").fill("fast = lp/ok, demo/echo")
+    await page.get_by_role("button", name="Save aliases").click()
+    alias = page.locator('#aliases tbody tr[data-alias="fast"]')
+    await expect(alias).to_contain_text("lp/ok → demo/echo")
+    assert (await dash.admin("GET", "/api/admin/aliases"))["aliases"] == {
+        "fast": ["lp/ok", "demo/echo"]
+    }
+    await dash.shot(page, "admin-catalogue")
+    # An alias to a model nobody offers: refused with the API's fix, nothing saved.
+    await page.get_by_label("Aliases, one a line").fill("slow = lp/nope")
+    await page.get_by_role("button", name="Save aliases").click()
+    await expect(page.locator("#page-error")).to_contain_text("not in the catalogue")
+    assert "slow" not in (await dash.admin("GET", "/api/admin/aliases"))["aliases"]
+    # In use by the alias: disabling the model is refused; the row stays enabled.
+    await row.get_by_role("button", name="Disable lp/ok").click()
+    await expect(page.locator("#page-error")).to_contain_text("would break an alias")
+    assert "enabled" in await row.inner_text()
+    # A credential test (it picks the catalogue's model) feeds the passive availability.
+    tested = await dash.admin("POST", f"/api/admin/credentials/{cred['id']}/test", {})
+    assert tested["ok"] is True and tested["model"] == "ok"
+    await nav(page, "Availability").click()
+    await ready(page)
+    cells = page.locator('#availability tbody tr[data-model="lp/ok"] td')
+    texts = await cells.all_inner_texts()
+    assert texts[:3] == ["lp/ok", "0", "–"] and texts[6:8] == ["1", "100%"]
+    assert texts[8].endswith(" ms") and texts[9] == "–"
+    assert page.dialogs == [], "a script from a display name ran"
+    await dash.shot(page, "admin-catalogue-availability")
