@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -15,6 +14,7 @@ from hubproxy.api.context import CALL_SLOT, REQUEST_ID, TRACE_HEADERS, TRACE_ID
 from hubproxy.api.state import SETTINGS, TRACING
 from hubproxy.errors import HubError, MethodNotAllowed, NotFound, PayloadTooLarge, from_status
 from hubproxy.gateway.auth import Principal
+from hubproxy.ids import random_hex
 from hubproxy.telemetry import access
 
 ErrorBody = Callable[[HubError], bytes]
@@ -42,7 +42,7 @@ SESSIONS: web.AppKey[Middleware] = web.AppKey("sessions")
 async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
     started = time.perf_counter()
     incoming = request.headers.get("X-Request-Id", "")
-    request[REQUEST_ID] = incoming if _REQUEST_ID.match(incoming) else os.urandom(12).hex()
+    request[REQUEST_ID] = incoming if _REQUEST_ID.match(incoming) else random_hex(96)
     span = request.app[TRACING].start("http " + request.method, request.headers)
     request[TRACE_ID] = span.trace_id
     request[TRACE_HEADERS] = span.outgoing

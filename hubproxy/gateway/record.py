@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-import os
-import random
 import time
 from dataclasses import dataclass
 
+from hubproxy.ids import random_hex
 from hubproxy.providers.base import Usage
 from hubproxy.store import calls
 from hubproxy.store.clock import now_ms
 from hubproxy.store.writer import Op
 
-# Seeded from the OS once: ids need to be unique, not secret, and a syscall per call is not
-# free. 64 random bits per millisecond make a collision between instances negligible.
-_random = random.Random(os.urandom(16))
-
 
 def new_id() -> str:
     """Sortable by time: 12 hex digits of milliseconds, then 16 random ones."""
-    return f"{now_ms():012x}{_random.getrandbits(64):016x}"
+    return f"{now_ms():012x}{random_hex(64)}"
 
 
 @dataclass(slots=True)

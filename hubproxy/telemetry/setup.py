@@ -3,7 +3,6 @@ OpenTelemetry tracer."""
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 from collections.abc import Mapping
@@ -15,6 +14,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from hubproxy.ids import random_hex
 from hubproxy.telemetry.logs import setup_logging
 
 __all__ = ["Trace", "Tracing", "setup_logging", "setup_tracing"]
@@ -43,7 +43,7 @@ class _Context:
 
     def __init__(self, trace_id: str) -> None:
         self.trace_id = trace_id
-        self.outgoing = {"traceparent": f"00-{trace_id}-{os.urandom(8).hex()}-01"}
+        self.outgoing = {"traceparent": f"00-{trace_id}-{random_hex(64)}-01"}
 
     def end(self, status: int) -> None:
         pass
@@ -56,7 +56,7 @@ class Propagation:
     def start(self, name: str, headers: Mapping[str, str]) -> Trace:
         found = _TRACEPARENT.match(headers.get("traceparent", ""))
         trace_id = found.group(1) if found and found.group(1) != "0" * 32 else None
-        return _Context(trace_id or os.urandom(16).hex())
+        return _Context(trace_id or random_hex(128))
 
 
 class _SpanTrace:
