@@ -30,7 +30,7 @@ from hubproxy.gateway.auth import KeyCache
 from hubproxy.gateway.core import Gateway
 from hubproxy.gateway.routing import Router
 from hubproxy.gateway.transport import Upstream
-from hubproxy.store import db, ledger, usage
+from hubproxy.store import db, ledger, rebuild, usage
 from hubproxy.store.clock import now_ms
 from hubproxy.store.migrate import migrate
 from hubproxy.store.writer import Op, Writer
@@ -73,6 +73,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     writer.start()
     # Calls left `processing` by a previous run can never finish now.
     await writer.commit(record.sweep_op(now_ms(), CRASHED))
+    await writer.commit(*rebuild.ops(conn))  # rollups a crash lost, recounted from the calls
     await writer.commit(*_seed_rates(settings))
     reader = await db.open_reader(settings.database)
     app[READER] = reader

@@ -215,10 +215,16 @@ class Writer:
             else:
                 self._keyed.pop(entry.key, None)
                 batch.append(entry)
+        full = len(batch) >= self._max_batch and bool(self._queue)
         if young:
             self._queue.extendleft(reversed(young))
             wait = young[0].at + self._keyed_s - now
             self._linger = loop.call_later(max(wait, 0.0), self._lingered)
+        if full:
+            # Sources gather from writes queued before they drain (a call's rollup is added
+            # before its row is queued): drain only once nothing is left behind, so that
+            # what they add never commits ahead of the rows it counts.
+            drain = False
         if self._sources:
             self._owed = not drain
             if drain:
