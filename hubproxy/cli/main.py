@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import os
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
 
 import structlog
 
@@ -19,6 +21,8 @@ from hubproxy.gateway import auth
 from hubproxy.store import accounts, db
 from hubproxy.store.migrate import MigrationError, migrate
 from hubproxy.store.writer import apply
+
+DEAD_DRAIN_S = 5.0  # how long a server whose writer died waits for its connections to close
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -121,6 +125,7 @@ def _parser() -> argparse.ArgumentParser:
 def _serve(args: argparse.Namespace) -> int:
     import uvloop
 
+    from hubproxy.api.state import GATEWAY
     from hubproxy.app import start
     from hubproxy.tasks import Tasks
     from hubproxy.telemetry.setup import setup_logging
@@ -130,7 +135,7 @@ def _serve(args: argparse.Namespace) -> int:
     sink = setup_logging(settings.log, secrets)
     log = structlog.get_logger("hubproxy")
 
-    async def serve() -> None:
+    async def serve() -> int:
         runner, port = await start(settings)
         flushing = Tasks()
         if sink is not None:
@@ -154,16 +159,40 @@ def _serve(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
-        log.info("stopping")
-        await runner.cleanup()
+        writer = runner.app[GATEWAY].writer
+        await _first(stop.wait(), writer.died.wait())
+        if writer.error is None:
+            log.info("stopping")
+            await runner.cleanup()
+            await flushing.stop()
+            if sink is not None:
+                sink.flush()
+            return 0
+        # Nothing can be recorded any more: exit non-zero, for systemd to restart us. What
+        # is in flight cannot be recorded either, so the drain is short.
+        log.critical("exiting_writer_died", error=str(writer.error))
+        cleanup = asyncio.ensure_future(runner.cleanup())
+        done, _ = await asyncio.wait([cleanup], timeout=DEAD_DRAIN_S)
         await flushing.stop()
         if sink is not None:
             sink.flush()
+        if not done:
+            os._exit(1)  # a connection held open must not keep a process that cannot record
+        return 1
 
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(serve())
-    return 0
+        return runner.run(serve())
+
+
+async def _first(*waits: Coroutine[Any, Any, Any]) -> None:
+    """Wait until one of `waits` is done; cancel the others."""
+    tasks = [asyncio.ensure_future(w) for w in waits]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def _migrate(args: argparse.Namespace) -> int:

@@ -58,6 +58,10 @@ class Busy(Exception):
     """Another process holds the write lock; try again shortly."""
 
 
+class WriterDead(RuntimeError):
+    """The writer stopped on an error it cannot recover from: nothing more will be committed."""
+
+
 class Writer:
     """Writes queue here without waiting. Everything queued when the writer runs is one batch
     and one commit (group commit). `commit()` lets a caller wait until its writes are durable,
@@ -67,7 +71,12 @@ class Writer:
     waits for linger up to `linger_s`. A write queued with `key` (a call's start) waits up to
     `keyed_s` for a later one that `replaces` it (its finish), and is dropped if that comes:
     a call shorter than that costs one statement, not two. Sources (`add_source`) add the
-    writes they have gathered to a batch at most every `linger_s`, in its transaction."""
+    writes they have gathered to a batch at most every `linger_s`, in its transaction.
+
+    Watchdog: if the writer fails (a source raises, or its task ends on an error), it is dead:
+    every write still waiting fails with WriterDead at once, `commit()`, `submit()` and
+    `flush()` raise it from then on, and `died` is set, which the server waits for to exit
+    non-zero (systemd restarts it)."""
 
     def __init__(
         self,
@@ -99,11 +108,15 @@ class Writer:
         self._committed_at = 0.0
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        self._batch: list[Entry] = []  # taken from the queue, not yet resolved
+        self.error: WriterDead | None = None
+        self.died = asyncio.Event()  # set once, when the writer fails
         self.batches = 0  # commits so far, for metrics and tests
 
     def submit(self, *ops: Op, key: str | None = None) -> None:
         """Queue writes that belong together; they land with the next batch (a keyed one
         only once it is `keyed_s` old, unless replaced before)."""
+        self._alive()
         at = asyncio.get_running_loop().time() if key is not None else 0.0
         self._put(Entry(ops, None, key, at))
 
@@ -111,6 +124,7 @@ class Writer:
         """Queue writes that belong together; the future resolves once they are committed.
         With `replaces`, the still-queued writes submitted with that key are dropped: these
         must stand in for them."""
+        self._alive()
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[None] = loop.create_future()
         if replaces is not None and (earlier := self._keyed.pop(replaces, None)) is not None:
@@ -119,7 +133,12 @@ class Writer:
         if idle and not self._closing and loop.time() - self._committed_at >= self._group_s:
             self._queue.append(Entry(ops, fut, None))
             self._waited_for += 1
-            if not self._commit(self._take()):
+            try:
+                committed = self._commit(self._take())
+            except Exception as exc:  # a source failed: `fut` fails with the rest
+                self._die(exc)
+                return fut
+            if not committed:
                 self._wake()  # busy: the task backs off and retries
             elif self._owed and self._linger is None:  # the sources' turn comes with the timer
                 self._linger = loop.call_later(self._linger_s, self._lingered)
@@ -141,12 +160,39 @@ class Writer:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="hubproxy-writer")
 
     async def close(self) -> None:
-        """Commit what is queued, then stop the task and close the connection."""
+        """Commit what is queued, then stop the task and close the connection. A dead writer
+        just closes: what it held has failed already."""
         self._closing = True
         self._wake()
         if self._task is not None:
             await self._task
         self._conn.close()
+
+    def _alive(self) -> None:
+        if self.error is not None:
+            raise WriterDead(str(self.error)) from self.error.__cause__
+
+    def _die(self, exc: BaseException) -> None:
+        """Fail every write still waiting (taken, queued or keyed), refuse new ones, and tell
+        whoever watches `died`."""
+        if self.error is not None:
+            return
+        log.critical("writer_died", error=repr(exc), exc_info=exc)
+        error = WriterDead(f"the database writer failed: {exc!r}; nothing more is recorded")
+        error.__cause__ = exc
+        self.error = error
+        waiting = [*self._batch, *self._queue]
+        self._batch, self._queue = [], deque()
+        self._keyed.clear()
+        self._waited_for = 0
+        if self._linger is not None:
+            self._linger.cancel()
+            self._linger = None
+        for entry in waiting:
+            if entry.fut is not None and not entry.fut.done():
+                entry.fut.set_exception(WriterDead(str(error)))
+        self._wake()
+        self.died.set()
 
     def _put(self, entry: Entry) -> None:
         if self._closing:
@@ -170,9 +216,20 @@ class Writer:
             self._wakeup.set_result(None)
 
     async def _run(self) -> None:
+        """The task: the loop below, under the watchdog. Whatever ends it early (an error, a
+        cancellation) kills the writer, so no write waits forever."""
+        try:
+            await self._loop()
+        except asyncio.CancelledError as exc:
+            self._die(exc)
+            raise
+        except Exception as exc:
+            self._die(exc)
+
+    async def _loop(self) -> None:
         loop = asyncio.get_running_loop()
         pause = 0.0
-        while True:
+        while self.error is None:
             pending = bool(self._queue) or self._owed
             if not pending and self._closing:
                 return
@@ -202,7 +259,7 @@ class Writer:
         everything = self._flushing or self._closing
         drain = self._due or everything or now - self._drained_at >= self._linger_s
         self._due = self._flushing = False
-        batch: list[Entry] = []
+        batch = self._batch = []  # the watchdog fails these too if a source raises below
         young: deque[Entry] = deque()
         while self._queue and len(batch) < self._max_batch:
             entry = self._queue.popleft()
@@ -245,8 +302,10 @@ class Writer:
             outcome = self._apply(batch)
         except Busy:
             self._queue.extendleft(reversed(batch))  # in order, first in line again
+            self._batch = []
             self._waited_for += waiting
             return False
+        self._batch = []
         self.batches += 1
         self._committed_at = asyncio.get_running_loop().time()
         for entry, error in zip(batch, outcome, strict=True):
