@@ -109,6 +109,8 @@ class Writer:
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self._batch: list[Entry] = []  # taken from the queue, not yet resolved
+        self._flushed_at: float | None = None  # loop time the last finished flush started
+        self._sharing: asyncio.Future[None] | None = None  # the flush callers share
         self.error: WriterDead | None = None
         self.died = asyncio.Event()  # set once, when the writer fails
         self.batches = 0  # commits so far, for metrics and tests
@@ -153,8 +155,24 @@ class Writer:
     async def flush(self) -> None:
         """Wait until everything queued before this call, and what the sources have gathered,
         is committed."""
+        started = asyncio.get_running_loop().time()
         self._due = self._flushing = True
         await self.commit()
+        self._flushed_at = started
+
+    async def flushed_within(self, max_age_s: float) -> None:
+        """Wait until what was queued up to `max_age_s` ago is committed: at once if a flush
+        that recent has finished, else with the flush under way, else with a new one. However
+        many callers ask, there is at most one flush a `max_age_s` for them, and they share
+        it (views polled by many clients must not cost a transaction each)."""
+        loop = asyncio.get_running_loop()
+        if self._sharing is None or self._sharing.done():
+            last = self._flushed_at
+            if last is not None and loop.time() - last < max_age_s:
+                return
+            self._sharing = loop.create_task(self.flush(), name="hubproxy-writer-flush")
+            self._sharing.add_done_callback(_retrieved)  # each caller got it, or has gone
+        await asyncio.shield(self._sharing)
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="hubproxy-writer")
@@ -341,6 +359,11 @@ class Writer:
             except Exception as exc:  # this unit only: the writer itself must never die
                 errors.append(_failed(unit, exc))
         return errors
+
+
+def _retrieved(fut: asyncio.Future[None]) -> None:
+    if not fut.cancelled():
+        fut.exception()
 
 
 def checkpoint(conn: sqlite3.Connection) -> None:
