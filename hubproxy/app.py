@@ -41,7 +41,7 @@ from hubproxy.gateway.auth import KeyCache
 from hubproxy.gateway.core import Gateway
 from hubproxy.gateway.flight import Books
 from hubproxy.gateway.upstream import Upstreams
-from hubproxy.store import calls, db, ledger, usage
+from hubproxy.store import calls, db, ledger, rebuild, usage
 from hubproxy.store.clock import now_ms
 from hubproxy.store.migrate import migrate
 from hubproxy.store.writer import Op, Writer
@@ -89,6 +89,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     app[WRITER] = writer
     # Calls left `processing` by a previous run can never finish now.
     await writer.commit(calls.sweep_op(now_ms(), CRASHED))
+    await writer.commit(*rebuild.ops(conn))  # rollups a crash lost, recounted from the calls
     await writer.commit(*_seed_rates(settings))
     reader = await db.open_reader(settings.database)
     app[READER] = reader

@@ -1,4 +1,5 @@
-"""Background work: a keeper that holds every task and stops them on shutdown, and the tasks."""
+"""Background work: a supervisor that keeps, restarts (with backoff) and stops every task, and
+the tasks."""
 
 from __future__ import annotations
 
@@ -16,14 +17,44 @@ from hubproxy.store.writer import Writer
 log = structlog.get_logger("hubproxy.tasks")
 
 
+Work = Callable[[], Awaitable[None]]
+
+
+async def supervise(name: str, work: Work, *, first_s: float = 1.0, max_s: float = 60.0) -> None:
+    """Run `work()` until it returns. When it raises, log it and run it again after a pause
+    that doubles with each failure in a row, from `first_s` up to `max_s`; a run that lasted
+    `max_s` or more starts the count again. Cancellation stops it."""
+    loop = asyncio.get_running_loop()
+    delay = first_s
+    while True:
+        started = loop.time()
+        try:
+            await work()
+            return
+        except Exception:
+            if loop.time() - started >= max_s:
+                delay = first_s  # it ran well for a while: a new failure, not a streak
+            log.exception("task_failed", task=name, retry_in_s=delay)
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, max_s)
+
+
 class Tasks:
-    """Nothing is fire-and-forget: each task is kept here until it ends or is stopped."""
+    """Background work, supervised: each task is kept here until it ends or is stopped, work
+    that fails is logged and restarted with exponential backoff, and stop() ends them all on
+    shutdown. Nothing is fire-and-forget."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, first_backoff_s: float = 1.0, max_backoff_s: float = 60.0) -> None:
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._first_s = first_backoff_s
+        self._max_s = max_backoff_s
 
-    def spawn(self, name: str, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
-        task = asyncio.get_running_loop().create_task(coro, name=name)
+    def spawn(self, name: str, work: Work | Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        """Run `work()` under supervise() (restarted when it fails). A coroutine object can
+        run only once: it is kept, and its failure logged, but it cannot be restarted."""
+        if not asyncio.iscoroutine(work):
+            work = supervise(name, work, first_s=self._first_s, max_s=self._max_s)
+        task = asyncio.get_running_loop().create_task(work, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._done)
         return task
@@ -39,7 +70,7 @@ class Tasks:
                 except Exception:
                     log.exception("task_failed", task=name)
 
-        self.spawn(name, loop())
+        self.spawn(name, loop)
 
     async def stop(self) -> None:
         tasks = list(self._tasks)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import openai
 import orjson
@@ -13,6 +15,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from hubproxy.store import ledger
 from tests.conftest import HubFactory, add_key
 from tests.test_billing import grant
 
@@ -91,3 +94,45 @@ async def test_events_survive_failures_and_a_restart(
     add_key(second.settings, "someone")  # the server keeps running; nothing is sent again
     await asyncio.sleep(0.2)
     assert hook.repeats == 0
+
+
+async def test_the_export_restarts_after_an_error_that_is_not_http(
+    hub_factory: HubFactory, webhook: tuple[Webhook, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database under the exporter fails twice (not an HTTP error): the export is logged,
+    restarted with backoff, and still delivers every event once."""
+    hook, url = webhook
+    hook.down = False
+    failures = 0
+    pending = ledger.meter_pending
+
+    async def flaky(conn: Any, limit: int) -> list[dict[str, Any]]:
+        nonlocal failures
+        if failures < 2:
+            failures += 1
+            raise sqlite3.OperationalError("disk I/O error")
+        return await pending(conn, limit)
+
+    monkeypatch.setattr(ledger, "meter_pending", flaky)
+    sections = {
+        "billing": {
+            "mode": "credits",
+            "rates": [{"model": "demo/echo", "input": "1", "output": "1"}],
+            "meter": {"url": url, "batch_size": 4, "interval_s": 0.02, "max_backoff_s": 0.1},
+        }
+    }
+    hub = await hub_factory(**sections)
+    grant(hub, "alice", "1")
+    client = hub.openai()
+    for _ in range(100):  # bounded: wait for the server to see the grant
+        try:
+            await client.chat.completions.create(model="demo/echo", messages=MESSAGES)
+            break
+        except openai.APIStatusError:  # 402 until then
+            await asyncio.sleep(0.05)
+    for _ in range(5):
+        await client.chat.completions.create(model="demo/echo", messages=MESSAGES)
+    keys = {r["id"] for r in hub.calls() if r["credits"] > 0}
+    assert len(keys) == 6
+    await hub.eventually(lambda: set(hook.accepted) == keys, seconds=5)
+    assert failures == 2 and set(hook.accepted.values()) == {1}

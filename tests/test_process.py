@@ -236,3 +236,66 @@ async def test_kill_9_with_billing_keeps_the_ledger_whole(tmp_path: Path) -> Non
             assert r.status == 402
     finally:
         server.stop(signal.SIGKILL)
+
+
+# A test-only launcher: `hubproxy serve` with the usage rollups made to fail on their first
+# drain that has a call to count, which kills the writer. Nothing in hubproxy can do this.
+_BROKEN_ROLLUPS = """
+import sys
+from hubproxy.cli.main import main
+from hubproxy.store import usage
+
+drain = usage.Rollups.drain
+
+def broken(self):
+    if drain(self):
+        raise RuntimeError("injected: the rollups broke")
+    return []
+
+usage.Rollups.drain = broken
+sys.exit(main(["serve", "--config", sys.argv[1]]))
+"""
+
+
+async def test_a_dead_writer_fails_the_call_and_exits_non_zero(server: Server) -> None:
+    with server.log.open("ab") as out:
+        server.proc = subprocess.Popen(
+            [sys.executable, "-c", _BROKEN_ROLLUPS, str(server.config)],
+            stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    body = {"model": "demo/echo", "stream": True, "messages": [{"role": "user", "content": "x"}]}
+    auth = {"Authorization": f"Bearer {server.key}"}
+
+    async def call() -> bytes:
+        """Raw HTTP, read to the end of the connection: what the client got, however cut."""
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        payload = orjson.dumps(body)
+        writer.write(
+            b"POST /v1/chat/completions HTTP/1.1\r\nHost: hub\r\nConnection: close\r\n"
+            + f"Authorization: {auth['Authorization']}\r\n".encode()
+            + f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n".encode()
+            + payload
+        )
+        try:
+            return await reader.read(-1)  # until the server closes the connection
+        finally:
+            writer.close()
+
+    async with aiohttp.ClientSession() as s:
+        for _ in range(200):  # bounded: 200 x 50 ms for the server to come up
+            try:
+                async with s.get(server.url + "/health") as r:
+                    if r.status == 200:
+                        break
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("hubproxy did not start:\n" + server.log.read_text())
+    data = await asyncio.wait_for(call(), 20)  # an end, not a hang
+    assert data.startswith(b"HTTP/1.1 200") and b"chat.completion.chunk" in data  # begun
+    assert b"[DONE]" not in data  # but was not recorded: it never completes
+    code = await asyncio.wait_for(asyncio.to_thread(server.proc.wait), 20)
+    assert code == 1, server.log.read_text()
+    events = [line.get("event") for line in server.lines()]
+    assert "writer_died" in events and "exiting_writer_died" in events

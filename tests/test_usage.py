@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+
+import aiohttp
 import openai
 import pytest
 
-from hubproxy.api.state import READER
-from hubproxy.gateway.record import now_ms
+from hubproxy.api.state import READER, WRITER
 from hubproxy.store import usage
+from hubproxy.store.clock import now_ms
 from tests.conftest import Hub
 
 MESSAGES = [{"role": "user", "content": "hi"}]
@@ -54,3 +57,34 @@ async def test_calls_roll_up_by_hour_day_and_model(hub: Hub) -> None:
         reader, group_by="day", start_ms=0, end_ms=now_ms() + 1, user_id=999
     )
     assert other_user == []
+
+
+async def test_polling_usage_costs_at_most_one_flush_a_second(hub: Hub) -> None:
+    writer = hub.app[WRITER]
+    flushes = 0
+    flush = writer.flush
+
+    async def counted() -> None:
+        nonlocal flushes
+        flushes += 1
+        await flush()
+
+    writer.flush = counted  # type: ignore[method-assign]
+    headers = {"Authorization": f"Bearer {hub.key}"}
+
+    async def requests(session: aiohttp.ClientSession) -> int:
+        async with session.get(hub.url + "/api/user/usage", headers=headers) as r:
+            assert r.status == 200
+            return int((await r.json())["totals"]["requests"])
+
+    async with hub.openai() as client, aiohttp.ClientSession() as s:
+        await client.chat.completions.create(model="demo/echo", messages=MESSAGES)
+        seen = await asyncio.gather(*(requests(s) for _ in range(20)))  # at once: one flush
+        assert seen == [1] * 20, "the call of a moment ago counts"
+        for _ in range(10):  # polled within the second: served from that flush
+            assert await requests(s) == 1
+        assert flushes == 1
+        await client.chat.completions.create(model="demo/echo", messages=MESSAGES)
+        await asyncio.sleep(1.05)  # the last flush is now over a second old
+        assert await requests(s) == 2
+        assert flushes == 2

@@ -9,7 +9,7 @@ import pytest
 
 from hubproxy.config import DatabaseSettings
 from hubproxy.store import db
-from hubproxy.store.writer import Writer
+from hubproxy.store.writer import Writer, WriterDead
 
 
 async def test_a_value_sqlite_cannot_hold_fails_alone(tmp_path: Path) -> None:
@@ -90,3 +90,60 @@ async def test_a_keyed_write_waits_for_its_replacement(tmp_path: Path) -> None:
     await writer.flush()  # a flush takes keyed writes at once
     assert "c-start" in rows()
     await writer.close()
+
+
+async def test_a_source_that_raises_fails_every_pending_write_and_kills_the_writer(
+    tmp_path: Path,
+) -> None:
+    conn = db.connect(DatabaseSettings(path=tmp_path / "d.db"))
+    conn.execute("CREATE TABLE t (x INTEGER)")
+    writer = Writer(conn)
+
+    def broken() -> list[tuple[str, tuple[int]]]:
+        raise ValueError("a source broke")
+
+    writer.add_source(broken)
+    writer.start()
+    # Queued before the task first runs: it takes them all, then the source raises.
+    pending = [writer.commit(("INSERT INTO t VALUES (?)", (i,))) for i in range(3)]
+    done, _ = await asyncio.wait(pending, timeout=2)  # bounded: a hang fails here
+    assert len(done) == 3, "every pending write must resolve"
+    for fut in pending:
+        with pytest.raises(WriterDead, match="a source broke"):
+            fut.result()
+    assert writer.died.is_set() and writer.error is not None
+    with pytest.raises(WriterDead):  # at once, not a future that never resolves
+        writer.commit(("INSERT INTO t VALUES (?)", (9,)))
+    with pytest.raises(WriterDead):
+        writer.submit(("INSERT INTO t VALUES (?)", (9,)))
+    with pytest.raises(WriterDead):
+        await asyncio.wait_for(writer.flush(), 2)
+    await asyncio.wait_for(writer.close(), 2)
+
+
+async def test_a_source_that_raises_inline_fails_that_write_and_the_queued_ones(
+    tmp_path: Path,
+) -> None:
+    conn = db.connect(DatabaseSettings(path=tmp_path / "i.db"))
+    conn.execute("CREATE TABLE t (x INTEGER)")
+    writer = Writer(conn)
+    armed = False
+
+    def source() -> list[tuple[str, tuple[int]]]:
+        if armed:
+            raise ValueError("a source broke")
+        return []
+
+    writer.add_source(source)
+    writer.start()
+    await writer.commit()  # the task now waits: the next commit runs inline, in the caller
+    await asyncio.sleep(0.01)
+    writer.submit(("INSERT INTO t VALUES (?)", (1,)))
+    armed = True
+    fut = writer.commit(("INSERT INTO t VALUES (?)", (2,)))
+    await asyncio.wait([fut], timeout=2)
+    assert fut.done()
+    with pytest.raises(WriterDead):
+        fut.result()
+    assert writer.died.is_set()
+    await asyncio.wait_for(writer.close(), 2)

@@ -1,8 +1,10 @@
 """Running the hub over HTTP, for admins and owners only: everyone's usage and calls (with CSV
-export), credit grants, rates and users under /api/admin. To a member none of it exists (404)."""
+export), credit grants and their history, rates and users under /api/admin. To a member none
+of it exists (404)."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from aiohttp import web
@@ -77,9 +79,34 @@ async def admin_call(request: web.Request) -> web.Response:
     return await views.call_reply(request, None)
 
 
+@routes.get("/api/admin/credits")
+async def admin_grants(request: web.Request) -> web.Response:
+    """Grants, refunds and adjustments, newest first, with the admin who made each (null from
+    the CLI): ?user= one user's, ?limit=, ?cursor= from next_cursor."""
+    await admin(request)
+    views.check_params(request, frozenset({"user", "limit", "cursor"}))
+    user_id, _ = await user_filter(request)
+    limit = views.page_limit(request)
+    raw = request.query.get("cursor")
+    if raw is not None and not views.DIGITS.match(raw):
+        raise BadRequest("'cursor' must be an id from 'next_cursor'.", param="cursor")
+    rows = await ledger.grants(
+        request.app[READER], user_id=user_id, before=None if raw is None else int(raw),
+        limit=limit + 1,
+    )  # fmt: skip
+    data = [
+        {**r, **views.money("amount", r["amount"]), "created_at": reports.iso(r["created_at"])}
+        for r in rows[:limit]
+    ]
+    next_cursor = str(data[-1]["id"]) if len(rows) > limit else None
+    return views.reply({"object": "list", "data": data, "next_cursor": next_cursor})
+
+
 @routes.post("/api/admin/credits")
 async def admin_credits(request: web.Request) -> web.Response:
-    await admin(request)
+    """Grant (refund, adjust) a user's credits. The balance moves once the ledger row, which
+    names the granting admin, is committed: never before, and not at all if it fails."""
+    principal = await admin(request)
     views.check_params(request, frozenset())
     body = await read_json(request)
     only(body, CREDIT_FIELDS)
@@ -94,16 +121,19 @@ async def admin_credits(request: web.Request) -> web.Response:
     credits = request.app[CREDITS]
     if abs(credits.balances.get(target["id"], 0) + amount) > MAX_BALANCE:
         raise BadRequest("That would take the balance out of range.", param="amount")
-    op = credits.grant(target["id"], kind, amount, note)
+    op = credits.grant(
+        user_id=target["id"], kind=kind, amount=amount, note=note,
+        actor_user_id=principal.user_id,
+    )  # fmt: skip
     try:
-        await request.app[WRITER].commit(op)
+        committed = request.app[WRITER].commit(op)
+        credits.apply_once(committed, target["id"], amount)
+        await asyncio.shield(committed)  # a client that leaves does not cancel the grant
     except Exception:
-        # Not recorded: take back what grant() moved in memory, so memory matches the ledger.
-        credits.revert(target["id"], amount)
         raise ServiceUnavailable("The grant could not be recorded; nothing was applied.") from None
     return views.reply(
         {"user": target["name"], "kind": kind, **views.money("amount", amount), "note": note,
-         **views.balance(request.app, target["id"])}
+         "actor": principal.user_name, **views.balance(request.app, target["id"])}
     )  # fmt: skip
 
 

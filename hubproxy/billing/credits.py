@@ -17,6 +17,7 @@ prompt no larger than estimated, never. Estimates count a token per non-ASCII ch
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -145,14 +146,27 @@ class Credits:
         self.balances[hold.user_id] = self.balances.get(hold.user_id, 0) - amount
         return amount, [ledger.debit(hold.user_id, call_id, amount, self.source)]
 
-    def grant(self, user_id: int, kind: str, amount: int, note: str) -> Op:
-        """A grant, refund or adjustment made by this process (the admin API)."""
-        self.balances[user_id] = self.balances.get(user_id, 0) + amount
-        return ledger.entry(user_id, kind, amount, self.source, note)
+    def grant(self, *, user_id: int, kind: str, amount: int, note: str, actor_user_id: int) -> Op:
+        """The ledger row of a grant, refund or adjustment made by this process (the admin
+        API), naming the admin who made it. Memory is not touched: see `apply_once`."""
+        return ledger.entry(
+            user_id, kind, amount, source=self.source, note=note, actor_user_id=actor_user_id
+        )
 
-    def revert(self, user_id: int, amount: int) -> None:
-        """Take back a grant whose write failed, so memory matches the ledger again."""
-        self.balances[user_id] = self.balances.get(user_id, 0) - amount
+    def apply_once(self, committed: asyncio.Future[None], user_id: int, amount: int) -> None:
+        """Move the balance by a grant when, and only if, its ledger row commits: before,
+        nothing may be spent against it; if the write fails, memory is as it was; and a
+        request that is gone by then (the admin disconnected) still leaves memory and ledger
+        in step."""
+
+        def done(fut: asyncio.Future[None]) -> None:
+            if not fut.cancelled() and fut.exception() is None:
+                self.balances[user_id] = self.balances.get(user_id, 0) + amount
+
+        if committed.done():  # committed inline already: apply before anyone reads it
+            done(committed)
+        else:
+            committed.add_done_callback(done)
 
     def max_output(self, body: JSON, kind: str) -> int:
         """The output tokens a call may write: every choice's, each what it asked for or the

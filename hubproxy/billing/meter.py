@@ -18,6 +18,7 @@ import structlog
 from hubproxy.config import MeterSettings
 from hubproxy.store import ledger
 from hubproxy.store.writer import Writer
+from hubproxy.tasks import supervise
 
 log = structlog.get_logger("hubproxy.meter")
 
@@ -29,6 +30,15 @@ class MeterExport:
         self._writer = writer
 
     async def run(self) -> None:
+        """Export until cancelled. Webhook failures are retried here, with backoff; any other
+        error (the database, a bug) restarts the export under the task supervisor, also with
+        backoff and logged, from the cursor: nothing is lost or skipped."""
+        await supervise(
+            "meter-export", self._export,
+            first_s=self._settings.interval_s, max_s=self._settings.max_backoff_s,
+        )  # fmt: skip
+
+    async def _export(self) -> None:
         timeout = aiohttp.ClientTimeout(total=self._settings.timeout_s)
         async with aiohttp.ClientSession(timeout=timeout) as session:
             backoff = self._settings.interval_s

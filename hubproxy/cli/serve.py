@@ -10,10 +10,16 @@ import os
 import signal
 import socket
 import sys
+from collections.abc import Coroutine
+from typing import Any
 
 import structlog
 
+from hubproxy.api.state import WRITER
 from hubproxy.cli.common import settings_of
+
+# A server whose writer died drains this long at most: nothing in flight can be recorded.
+DEAD_DRAIN_S = 5.0
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -33,7 +39,7 @@ def serve(args: argparse.Namespace) -> int:
     sink = setup_logging(settings.log)
     log = structlog.get_logger("hubproxy")
 
-    async def run() -> None:
+    async def run() -> int:
         try:
             runner, bound = await start(settings)
         except OSError as exc:  # taken between the check and now
@@ -65,14 +71,37 @@ def serve(args: argparse.Namespace) -> int:
                 "sighup_ignored", reason="reload not supported yet; restart to apply a new config"
             ),
         )
-        await stop.wait()
-        log.info("stopping")
-        await runner.cleanup()
+        writer = runner.app[WRITER]
+        await _first(stop.wait(), writer.died.wait())
+        if writer.error is None:
+            log.info("stopping")
+            await runner.cleanup()
+            return 0
+        # Nothing can be recorded any more: exit non-zero, for systemd to restart us. What
+        # is in flight cannot be recorded either, so the drain is short.
+        log.critical("exiting_writer_died", error=str(writer.error))
+        cleanup = asyncio.ensure_future(runner.cleanup())
+        done, _ = await asyncio.wait([cleanup], timeout=DEAD_DRAIN_S)
+        if not done:
+            sink.close()
+            os._exit(1)  # a connection held open must not keep a process that cannot record
+        return 1
 
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(run())
+        status = runner.run(run())
     sink.close()
-    return 0
+    return status
+
+
+async def _first(*waits: Coroutine[Any, Any, Any]) -> None:
+    """Wait until one of `waits` is done; cancel the others."""
+    tasks = [asyncio.ensure_future(w) for w in waits]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def listen_problem(host: str, port: int) -> str | None:

@@ -1,5 +1,5 @@
 """Credits and rates in the database: ledger entries and rates as writer ops, the reads that
-load them, and the ledger's debits as the meter outbox."""
+load them, the grant history, and the ledger's debits as the meter outbox."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from hubproxy.store.clock import now_ms
 from hubproxy.store.writer import Op
 
 _ENTRY = (
-    "INSERT INTO credit_ledger (user_id, kind, amount, call_id, source, note, created_at) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO credit_ledger (user_id, kind, amount, call_id, source, note, created_at, "
+    "actor_user_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
 # A second settlement of the same call is a no-op: the unique index keeps the first.
 _DEBIT = _ENTRY + " ON CONFLICT (call_id) WHERE kind = 'debit' DO NOTHING"
@@ -33,13 +33,22 @@ _DEBITS = (
 )
 
 
-def entry(user_id: int, kind: str, amount: int, source: str, note: str = "") -> Op:
-    """A grant, refund or adjustment (amount signed, micro-credits)."""
-    return _ENTRY, (user_id, kind, amount, None, source, note, now_ms())
+def entry(
+    user_id: int,
+    kind: str,
+    amount: int,
+    *,
+    source: str,
+    note: str = "",
+    actor_user_id: int | None = None,
+) -> Op:
+    """A grant, refund or adjustment (amount signed, micro-credits), and who made it: the
+    admin's user id, or None from the CLI."""
+    return _ENTRY, (user_id, kind, amount, None, source, note, now_ms(), actor_user_id)
 
 
 def debit(user_id: int, call_id: str, amount: int, source: str) -> Op:
-    return _DEBIT, (user_id, "debit", -amount, call_id, source, "", now_ms())
+    return _DEBIT, (user_id, "debit", -amount, call_id, source, "", now_ms(), None)
 
 
 def set_rate(
@@ -112,6 +121,35 @@ async def meter_pending(conn: aiosqlite.Connection, limit: int) -> list[dict[str
         }
         for r in rows
     ]
+
+
+_GRANTS = (
+    "SELECT l.id, u.name AS user, l.kind, l.amount, l.note, a.name AS actor, l.source, "
+    "l.created_at FROM credit_ledger l JOIN users u ON u.id = l.user_id "
+    "LEFT JOIN users a ON a.id = l.actor_user_id WHERE l.kind <> 'debit'"
+)
+
+
+async def grants(
+    conn: aiosqlite.Connection, *, user_id: int | None, before: int | None, limit: int
+) -> list[dict[str, Any]]:
+    """Grants, refunds and adjustments, newest first, before ledger id `before` (a page's
+    cursor): who got what, the note, and who gave it (the admin's name; None from the CLI)."""
+    sql, params = _GRANTS, []
+    if user_id is not None:
+        sql += " AND l.user_id = ?"
+        params.append(user_id)
+    if before is not None:
+        sql += " AND l.id < ?"
+        params.append(before)
+    async with conn.execute(sql + " ORDER BY l.id DESC LIMIT ?", (*params, limit)) as cur:
+        rows = await cur.fetchall()
+    return [
+        {"id": r["id"], "user": r["user"], "kind": r["kind"], "amount": r["amount"],
+         "note": r["note"], "actor": r["actor"], "via": "api" if r["source"] else "cli",
+         "created_at": r["created_at"]}
+        for r in rows
+    ]  # fmt: skip
 
 
 def balance_of(conn: sqlite3.Connection, user_id: int) -> int:

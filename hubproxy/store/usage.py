@@ -1,9 +1,11 @@
 """Usage rollups: hourly and daily sums per user, key and model, with latency histograms.
 
 Each finished call is added to its hour and its day in memory (Rollups), and the writer
-drains the sums into every batch, in the same transaction as the calls' rows: charts never
-scan model_calls. Latencies go into log-scale histograms (four
-buckets per doubling, so a percentile read back is within ~19% of the true value).
+drains the sums into a batch at most every few milliseconds: charts never scan model_calls.
+A drain also moves the watermark (usage_watermark), in its transaction: calls finished before
+it are counted. A crash loses what was not drained yet; at start, rebuild.py recounts the
+hours of the calls that finished past the watermark. Latencies go into log-scale histograms
+(four buckets per doubling, so a percentile read back is within ~19% of the true value).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 import aiosqlite
 import orjson
 
+from hubproxy.store.clock import now_ms
 from hubproxy.store.writer import Op
 
 BUCKETS = 64
@@ -52,10 +55,13 @@ def percentile(hist: list[int], q: float) -> float | None:
 Key = tuple[str, int, int, int, str, str]  # period, bucket, user, key, provider, model
 
 
+WATERMARK = "UPDATE usage_watermark SET finished_at = ? WHERE name = 'rollups'"
+
+
 class Rollups:
     """Finished calls' usage, merged in memory until the writer's next batch drains it into
-    one upsert per (period, user, key, model): the rollups commit in the same transaction as
-    the rows of the calls they count, at a fraction of a statement per call."""
+    one upsert per (period, user, key, model), at a fraction of a statement per call. Each
+    drain moves the watermark too, in the same transaction."""
 
     def __init__(self) -> None:
         self._pending: dict[Key, list[Any]] = {}
@@ -92,8 +98,32 @@ class Rollups:
                 acc[6][t] = acc[6].get(t, 0) + 1
 
     def drain(self) -> list[Op]:
+        """The upserts of what was gathered, and the watermark: every call finished before
+        now was added before now (a call is added as it finishes), so is in these sums or in
+        earlier ones."""
+        pending, self._pending = self._pending, {}
+        if not pending:
+            return []
+        return [*(_upsert(key, acc) for key, acc in pending.items()), (WATERMARK, (now_ms(),))]
+
+    def ops(self) -> list[Op]:
+        """The inserts of what was gathered, for periods rebuilt from scratch (no watermark)."""
         pending, self._pending = self._pending, {}
         return [_upsert(key, acc) for key, acc in pending.items()]
+
+    def merge(self, key: Key, row: Any) -> None:
+        """Add a stored rollup row (requests ... credits, then the two histograms as JSON
+        arrays) to `key`: how a day is summed from its hours."""
+        acc = self._pending.get(key)
+        if acc is None:
+            acc = self._pending[key] = [0, 0, 0, 0, 0, {}, {}]
+        for i in range(5):
+            acc[i] += row[i]
+        for slot, raw in ((5, row[5]), (6, row[6])):
+            hist: dict[int, int] = acc[slot]
+            for index, count in enumerate(orjson.loads(raw)):
+                if count:
+                    hist[index] = hist.get(index, 0) + count
 
 
 def _upsert(key: Key, acc: list[Any]) -> Op:

@@ -58,6 +58,10 @@ class Busy(Exception):
     """Another process holds the write lock; try again shortly."""
 
 
+class WriterDead(RuntimeError):
+    """The writer stopped on an error it cannot recover from: nothing more will be committed."""
+
+
 class Writer:
     """Writes queue here without waiting. Everything queued when the writer runs is one batch
     and one commit (group commit). `commit()` lets a caller wait until its writes are durable,
@@ -67,7 +71,12 @@ class Writer:
     waits for linger up to `linger_s`. A write queued with `key` (a call's start) waits up to
     `keyed_s` for a later one that `replaces` it (its finish), and is dropped if that comes:
     a call shorter than that costs one statement, not two. Sources (`add_source`) add the
-    writes they have gathered to a batch at most every `linger_s`, in its transaction."""
+    writes they have gathered to a batch at most every `linger_s`, in its transaction.
+
+    Watchdog: if the writer fails (a source raises, or its task ends on an error), it is dead:
+    every write still waiting fails with WriterDead at once, `commit()`, `submit()` and
+    `flush()` raise it from then on, and `died` is set, which the server waits for to exit
+    non-zero (systemd restarts it)."""
 
     def __init__(
         self,
@@ -99,11 +108,17 @@ class Writer:
         self._committed_at = 0.0
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        self._batch: list[Entry] = []  # taken from the queue, not yet resolved
+        self._flushed_at: float | None = None  # loop time the last finished flush started
+        self._sharing: asyncio.Future[None] | None = None  # the flush callers share
+        self.error: WriterDead | None = None
+        self.died = asyncio.Event()  # set once, when the writer fails
         self.batches = 0  # commits so far, for metrics and tests
 
     def submit(self, *ops: Op, key: str | None = None) -> None:
         """Queue writes that belong together; they land with the next batch (a keyed one
         only once it is `keyed_s` old, unless replaced before)."""
+        self._alive()
         at = asyncio.get_running_loop().time() if key is not None else 0.0
         self._put(Entry(ops, None, key, at))
 
@@ -111,6 +126,7 @@ class Writer:
         """Queue writes that belong together; the future resolves once they are committed.
         With `replaces`, the still-queued writes submitted with that key are dropped: these
         must stand in for them."""
+        self._alive()
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[None] = loop.create_future()
         if replaces is not None and (earlier := self._keyed.pop(replaces, None)) is not None:
@@ -119,7 +135,12 @@ class Writer:
         if idle and not self._closing and loop.time() - self._committed_at >= self._group_s:
             self._queue.append(Entry(ops, fut, None))
             self._waited_for += 1
-            if not self._commit(self._take()):
+            try:
+                committed = self._commit(self._take())
+            except Exception as exc:  # a source failed: `fut` fails with the rest
+                self._die(exc)
+                return fut
+            if not committed:
                 self._wake()  # busy: the task backs off and retries
             elif self._owed and self._linger is None:  # the sources' turn comes with the timer
                 self._linger = loop.call_later(self._linger_s, self._lingered)
@@ -134,19 +155,62 @@ class Writer:
     async def flush(self) -> None:
         """Wait until everything queued before this call, and what the sources have gathered,
         is committed."""
+        started = asyncio.get_running_loop().time()
         self._due = self._flushing = True
         await self.commit()
+        self._flushed_at = started
+
+    async def flushed_within(self, max_age_s: float) -> None:
+        """Wait until what was queued up to `max_age_s` ago is committed: at once if a flush
+        that recent has finished, else with the flush under way, else with a new one. However
+        many callers ask, there is at most one flush a `max_age_s` for them, and they share
+        it (views polled by many clients must not cost a transaction each)."""
+        loop = asyncio.get_running_loop()
+        if self._sharing is None or self._sharing.done():
+            last = self._flushed_at
+            if last is not None and loop.time() - last < max_age_s:
+                return
+            self._sharing = loop.create_task(self.flush(), name="hubproxy-writer-flush")
+            self._sharing.add_done_callback(_retrieved)  # each caller got it, or has gone
+        await asyncio.shield(self._sharing)
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="hubproxy-writer")
 
     async def close(self) -> None:
-        """Commit what is queued, then stop the task and close the connection."""
+        """Commit what is queued, then stop the task and close the connection. A dead writer
+        just closes: what it held has failed already."""
         self._closing = True
         self._wake()
         if self._task is not None:
             await self._task
         self._conn.close()
+
+    def _alive(self) -> None:
+        if self.error is not None:
+            raise WriterDead(str(self.error)) from self.error.__cause__
+
+    def _die(self, exc: BaseException) -> None:
+        """Fail every write still waiting (taken, queued or keyed), refuse new ones, and tell
+        whoever watches `died`."""
+        if self.error is not None:
+            return
+        log.critical("writer_died", error=repr(exc), exc_info=exc)
+        error = WriterDead(f"the database writer failed: {exc!r}; nothing more is recorded")
+        error.__cause__ = exc
+        self.error = error
+        waiting = [*self._batch, *self._queue]
+        self._batch, self._queue = [], deque()
+        self._keyed.clear()
+        self._waited_for = 0
+        if self._linger is not None:
+            self._linger.cancel()
+            self._linger = None
+        for entry in waiting:
+            if entry.fut is not None and not entry.fut.done():
+                entry.fut.set_exception(WriterDead(str(error)))
+        self._wake()
+        self.died.set()
 
     def _put(self, entry: Entry) -> None:
         if self._closing:
@@ -170,9 +234,20 @@ class Writer:
             self._wakeup.set_result(None)
 
     async def _run(self) -> None:
+        """The task: the loop below, under the watchdog. Whatever ends it early (an error, a
+        cancellation) kills the writer, so no write waits forever."""
+        try:
+            await self._loop()
+        except asyncio.CancelledError as exc:
+            self._die(exc)
+            raise
+        except Exception as exc:
+            self._die(exc)
+
+    async def _loop(self) -> None:
         loop = asyncio.get_running_loop()
         pause = 0.0
-        while True:
+        while self.error is None:
             pending = bool(self._queue) or self._owed
             if not pending and self._closing:
                 return
@@ -202,7 +277,7 @@ class Writer:
         everything = self._flushing or self._closing
         drain = self._due or everything or now - self._drained_at >= self._linger_s
         self._due = self._flushing = False
-        batch: list[Entry] = []
+        batch = self._batch = []  # the watchdog fails these too if a source raises below
         young: deque[Entry] = deque()
         while self._queue and len(batch) < self._max_batch:
             entry = self._queue.popleft()
@@ -215,10 +290,16 @@ class Writer:
             else:
                 self._keyed.pop(entry.key, None)
                 batch.append(entry)
+        full = len(batch) >= self._max_batch and bool(self._queue)
         if young:
             self._queue.extendleft(reversed(young))
             wait = young[0].at + self._keyed_s - now
             self._linger = loop.call_later(max(wait, 0.0), self._lingered)
+        if full:
+            # Sources gather from writes queued before they drain (a call's rollup is added
+            # before its row is queued): drain only once nothing is left behind, so that
+            # what they add never commits ahead of the rows it counts.
+            drain = False
         if self._sources:
             self._owed = not drain
             if drain:
@@ -239,8 +320,10 @@ class Writer:
             outcome = self._apply(batch)
         except Busy:
             self._queue.extendleft(reversed(batch))  # in order, first in line again
+            self._batch = []
             self._waited_for += waiting
             return False
+        self._batch = []
         self.batches += 1
         self._committed_at = asyncio.get_running_loop().time()
         for entry, error in zip(batch, outcome, strict=True):
@@ -276,6 +359,11 @@ class Writer:
             except Exception as exc:  # this unit only: the writer itself must never die
                 errors.append(_failed(unit, exc))
         return errors
+
+
+def _retrieved(fut: asyncio.Future[None]) -> None:
+    if not fut.cancelled():
+        fut.exception()
 
 
 def checkpoint(conn: sqlite3.Connection) -> None:
