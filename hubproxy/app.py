@@ -13,6 +13,7 @@ from hubproxy.api import (
     admin,
     admin_users,
     catalog_admin,
+    media,
     middleware,
     native,
     openai,
@@ -66,6 +67,7 @@ def create_app(settings: Settings) -> web.Application:
     )
     app.add_routes(openai.routes)
     app.add_routes(native.routes)
+    app.add_routes(media.routes)
     app[middleware.ERROR_BODIES] = native.ERROR_BODIES
     app.add_routes(user.routes)
     app.add_routes(admin.routes)
@@ -141,7 +143,11 @@ def _seed_rates(settings: Settings) -> list[Op]:
     """Config rates fill in where the database has none; set ones (CLI, admin API) win."""
     ops = []
     for r in settings.billing.rates:
-        rate = prices.Rate.parse(r.input, r.output, r.cached_input, r.per_image)
+        rate = prices.Rate.parse(
+            r.input, r.output, r.cached_input, r.per_image,
+            per_image_variants=r.per_image_variants, per_1m_chars=r.per_1m_chars,
+            per_second=r.per_second, per_mb=r.per_mb,
+        )  # fmt: skip
         ops.append(ledger.set_rate(r.provider, r.model, r.type, rate.strings(), replace=False))
     return ops
 
