@@ -12,6 +12,10 @@ from hubproxy import tasks, ui
 from hubproxy.api import (
     admin,
     admin_users,
+    aigne_common,
+    aigne_info,
+    aigne_v1,
+    aigne_v2,
     catalog_admin,
     media,
     middleware,
@@ -68,7 +72,13 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(openai.routes)
     app.add_routes(native.routes)
     app.add_routes(media.routes)
-    app[middleware.ERROR_BODIES] = native.ERROR_BODIES
+    app.add_routes(aigne_v2.routes)
+    app.add_routes(aigne_info.routes)
+    aigne_paths = (*aigne_v1.PATHS, *aigne_v2.PATHS, *aigne_info.PATHS)
+    app[middleware.ERROR_BODIES] = {
+        **native.ERROR_BODIES,
+        **aigne_common.error_bodies(settings.aigne.payment_link, aigne_paths),
+    }
     app.add_routes(user.routes)
     app.add_routes(admin.routes)
     app.add_routes(user_keys.routes)
@@ -76,6 +86,7 @@ def create_app(settings: Settings) -> web.Application:
     ui.setup(app, settings)  # the dashboard: pages, static files, session middlewares
     app.cleanup_ctx.append(_resources)
     catalog_admin.install(app)  # after _resources: it needs the reader, writer and follower
+    aigne_v1.install(app)  # after _resources, likewise
     return app
 
 

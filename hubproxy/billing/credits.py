@@ -56,6 +56,9 @@ class RateBook:
     def get(self, provider: str, model: str, kind: str) -> prices.Rate | None:
         return self._rates.get((provider, model, kind))
 
+    def items(self) -> list[tuple[RateKey, prices.Rate]]:
+        return list(self._rates.items())
+
     def __len__(self) -> int:
         return len(self._rates)
 
