@@ -11,11 +11,14 @@ seen within their window are refused a second time (gateway/signatures.py).
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
+import aiosqlite
 import orjson
 from aiohttp import web
 
@@ -41,6 +44,13 @@ class AppBook:
     def __init__(self) -> None:
         self.by_did: dict[str, dict[str, Any]] = {}
         self.replay = signatures.ReplayCache()
+        self._loading = asyncio.Lock()
+
+    async def reload(self, reader: aiosqlite.Connection) -> None:
+        """Read every app again. One load at a time, so that a load begun before a write
+        (the follower's) never lands after one begun after it (the webhook's own)."""
+        async with self._loading:
+            self.by_did = await apps.load(reader)
 
 
 APPS = web.AppKey("aigne_apps", AppBook)
@@ -55,12 +65,8 @@ def install(app: web.Application) -> None:
 
 async def _lifetime(app: web.Application) -> AsyncIterator[None]:
     book, reader = app[APPS], app[READER]
-
-    async def reload() -> None:
-        book.by_did = await apps.load(reader)
-
-    await reload()
-    app[FOLLOWER].add("apps", reload)
+    await book.reload(reader)
+    app[FOLLOWER].add("apps", partial(book.reload, reader))
     yield
 
 
@@ -110,7 +116,7 @@ async def register(request: web.Request) -> web.Response:
     key = signatures.parse_public_key(body.get("publicKey"))
     did = signatures.did_from_public_key(key)
     await request.app[WRITER].commit(*apps.register_ops(did, "0x" + key.hex()))
-    request.app[APPS].by_did = await apps.load(request.app[READER])
+    await request.app[APPS].reload(request.app[READER])
     return reply({"id": did, "paymentLink": common.payment_link(request)})
 
 
@@ -150,7 +156,7 @@ async def subscription_webhook(request: web.Request) -> web.Response:
     if did not in request.app[APPS].by_did:
         raise NotFound(f"Unknown app {did[:64]!r}.", code="unknown_app")
     await request.app[WRITER].commit(apps.subscribe(did, until, state))
-    request.app[APPS].by_did = await apps.load(request.app[READER])
+    await request.app[APPS].reload(request.app[READER])
     return reply({"ok": True})
 
 
