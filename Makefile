@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEV    := $(VENV)/.installed-dev
 
-.PHONY: install dev run test lint bench clean
+.PHONY: install dev run test lint bench clean node-deps
 
 install: $(STAMP)
 
@@ -29,6 +29,10 @@ run: $(STAMP)
 
 test: $(DEV)
 	$(BIN)/pytest
+
+# AIGNE's client SDK, pinned by tests/node/package-lock.json, for tests/test_aigne_sdk.py.
+node-deps:
+	cd tests/node && npm ci --no-audit --no-fund
 
 lint: $(DEV)
 	$(BIN)/ruff check hubproxy tests bench

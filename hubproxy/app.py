@@ -12,7 +12,12 @@ from hubproxy import tasks, ui
 from hubproxy.api import (
     admin,
     admin_users,
+    aigne_common,
+    aigne_info,
+    aigne_v1,
+    aigne_v2,
     catalog_admin,
+    media,
     middleware,
     native,
     openai,
@@ -67,7 +72,14 @@ def create_app(settings: Settings) -> web.Application:
     )
     app.add_routes(openai.routes)
     app.add_routes(native.routes)
-    app[middleware.ERROR_BODIES] = native.ERROR_BODIES
+    app.add_routes(media.routes)
+    app.add_routes(aigne_v2.routes)
+    app.add_routes(aigne_info.routes)
+    aigne_paths = (*aigne_v1.PATHS, *aigne_v2.PATHS, *aigne_info.PATHS)
+    app[middleware.ERROR_BODIES] = {
+        **native.ERROR_BODIES,
+        **aigne_common.error_bodies(settings.aigne.payment_link, aigne_paths),
+    }
     app.add_routes(user.routes)
     app.add_routes(admin.routes)
     app.add_routes(user_keys.routes)
@@ -75,6 +87,7 @@ def create_app(settings: Settings) -> web.Application:
     ui.setup(app, settings)  # the dashboard: pages, static files, session middlewares
     catalog_admin.install(app)
     app.cleanup_ctx.append(_resources)
+    aigne_v1.install(app)  # after _resources: it needs the reader and the follower
     return app
 
 
@@ -152,7 +165,11 @@ def _seed_rates(settings: Settings) -> list[Op]:
     """Config rates fill in where the database has none; set ones (CLI, admin API) win."""
     ops = []
     for r in settings.billing.rates:
-        rate = prices.Rate.parse(r.input, r.output, r.cached_input, r.per_image)
+        rate = prices.Rate.parse(
+            r.input, r.output, r.cached_input, r.per_image,
+            per_image_variants=r.per_image_variants, per_1m_chars=r.per_1m_chars,
+            per_second=r.per_second, per_mb=r.per_mb,
+        )  # fmt: skip
         ops.append(ledger.set_rate(r.provider, r.model, r.type, rate.strings(), replace=False))
     return ops
 

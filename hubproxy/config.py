@@ -93,6 +93,9 @@ class ProviderSettings:
     idle_timeout_s: float = 120.0
 
 
+MEDIA_AMOUNTS = ("per_image", "per_1m_chars", "per_second", "per_mb")
+
+
 @dataclass(frozen=True, slots=True)
 class RateSettings:
     """A price from the config; decimal strings of credits (per 1M tokens, or per image)."""
@@ -104,6 +107,10 @@ class RateSettings:
     output: str
     cached_input: str | None
     per_image: str
+    per_image_variants: dict[str, str] | None = None  # {"size/quality": credits}
+    per_1m_chars: str = "0"
+    per_second: str = "0"
+    per_mb: str = "0"
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +146,17 @@ class SecuritySettings:
 
 
 @dataclass(frozen=True, slots=True)
+class AigneSettings:
+    """AIGNE Hub's faces: the model a v2 chat names none of, where to send a caller who must
+    pay (buy credits or subscribe), and the secret the payment system signs its webhook with
+    ($HUBPROXY_AIGNE_WEBHOOK_SECRET, else webhook_secret; none: the webhook accepts nothing)."""
+
+    default_model: str = "openai/gpt-5-mini"
+    payment_link: str = ""
+    webhook_secret: Secret | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     source: Path | None = None
     server: ServerSettings = ServerSettings()
@@ -150,6 +168,7 @@ class Settings:
     billing: BillingSettings = BillingSettings()
     secrets: SecretsSettings = SecretsSettings()
     security: SecuritySettings = SecuritySettings()
+    aigne: AigneSettings = AigneSettings()
 
 
 def locate(cli_path: str | None) -> Path:
@@ -178,7 +197,7 @@ def parse(raw: Mapping[str, Any], path: Path, *, secrets: bool = True) -> Settin
         raw,
         "",
         {"server", "database", "upstream", "auth", "log", "providers", "billing", "secrets",
-         "security"},
+         "security", "aigne"},
     )  # fmt: skip
     base = path.resolve().parent
 
@@ -250,13 +269,30 @@ def parse(raw: Mapping[str, Any], path: Path, *, secrets: bool = True) -> Settin
         new_key=Secret(env_new) if env_new else None,
     )
     security = SecuritySettings(**r.table(raw, "security", {"allow_private_upstreams": bool}))
+    aigne = _aigne(r, raw)
     r.done()
     return Settings(
-        path, server, database, upstream, auth, log, providers, billing, secrets_, security
+        path, server, database, upstream, auth, log, providers, billing, secrets_, security, aigne
     )
 
 
+def _aigne(r: Reader, raw: Mapping[str, Any]) -> AigneSettings:
+    a = r.table(raw, "aigne", {"default_model": str, "payment_link": str, "webhook_secret": str})
+    secret = _env("HUBPROXY_AIGNE_WEBHOOK_SECRET") or a.get("webhook_secret")
+    out = AigneSettings(
+        default_model=a.get("default_model", "openai/gpt-5-mini"),
+        payment_link=a.get("payment_link", ""),
+        webhook_secret=Secret(secret) if secret else None,
+    )
+    provider, sep, model = out.default_model.partition("/")
+    r.check(bool(sep and provider and model), "[aigne] default_model", '"provider/model"')
+    if out.payment_link:
+        r.url(out.payment_link, "[aigne] payment_link")
+    return out
+
+
 def _billing(r: Reader, raw: Mapping[str, Any]) -> BillingSettings:
+    from hubproxy.billing.prices import parse_variants
     from hubproxy.errors import HubError
     from hubproxy.money import parse_amount
 
@@ -278,6 +314,8 @@ def _billing(r: Reader, raw: Mapping[str, Any]) -> BillingSettings:
     amount_spec = {
         "model": str, "type": str, "input": (str, int, float), "output": (str, int, float),
         "cached_input": (str, int, float), "per_image": (str, int, float),
+        "per_image_variants": dict, "per_1m_chars": (str, int, float),
+        "per_second": (str, int, float), "per_mb": (str, int, float),
     }  # fmt: skip
     for i, entry in enumerate(b.get("rates", [])):
         where = f"billing.rates[{i}]"
@@ -288,14 +326,16 @@ def _billing(r: Reader, raw: Mapping[str, Any]) -> BillingSettings:
         provider, sep, model = str(e.get("model", "")).partition("/")
         r.check(bool(sep and provider and model), f"[{where}] model", '"provider/model"')
         r.check(
-            e.get("type", "chat") in ("chat", "embedding"),
+            e.get("type", "chat") in ("chat", "embedding", "image", "audio"),
             f"[{where}] type",
-            '"chat" or "embedding"',
+            '"chat", "embedding", "image" or "audio"',
         )
+        variants = e.get("per_image_variants")
         try:
-            for name in ("input", "output", "cached_input", "per_image"):
+            for name in ("input", "output", "cached_input", *MEDIA_AMOUNTS):
                 if name in e:
                     parse_amount(e[name], name)
+            parse_variants(variants)
         except HubError as exc:
             r.problem(f"[{where}]", f"decimal credits: {exc}")
         rates.append(
@@ -304,6 +344,8 @@ def _billing(r: Reader, raw: Mapping[str, Any]) -> BillingSettings:
                 str(e.get("output", "0")),
                 None if "cached_input" not in e else str(e["cached_input"]),
                 str(e.get("per_image", "0")),
+                None if variants is None else {str(k): str(v) for k, v in variants.items()},
+                *(str(e.get(name, "0")) for name in MEDIA_AMOUNTS[1:]),
             )
         )  # fmt: skip
     return BillingSettings(

@@ -72,6 +72,10 @@ class Hub:
 def to_toml(raw: dict[str, Any]) -> str:
     """Enough TOML for test configs: tables of scalars and lists, and [[providers]]."""
 
+    def key(k: Any) -> str:
+        bare = str(k).replace("_", "").replace("-", "").isalnum()
+        return str(k) if bare else value(str(k))
+
     def value(v: Any) -> str:
         if isinstance(v, bool):
             return "true" if v else "false"
@@ -80,7 +84,7 @@ def to_toml(raw: dict[str, Any]) -> str:
         if isinstance(v, list):
             return "[" + ", ".join(value(x) for x in v) + "]"
         if isinstance(v, dict):
-            return "{" + ", ".join(f"{k!s} = {value(x)}" for k, x in v.items()) + "}"
+            return "{" + ", ".join(f"{key(k)} = {value(x)}" for k, x in v.items()) + "}"
         return repr(v)
 
     lines: list[str] = []

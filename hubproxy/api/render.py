@@ -19,17 +19,20 @@ SSE_HEADERS = {
 
 
 async def respond(
-    request: web.Request, parts: AsyncGenerator[Part, None], *, sse: dict[str, str] = SSE_HEADERS
+    request: web.Request,
+    parts: AsyncGenerator[Part, None],
+    *,
+    sse: dict[str, str] = SSE_HEADERS,
+    content_type: str = "application/json",
 ) -> web.StreamResponse:
     """Render `parts`. An error raised before the first part propagates (the middleware
     renders it with its status); the generator is always closed, so a client that leaves
-    cancels the upstream and its call is recorded."""
+    cancels the upstream and its call is recorded. `sse` are a stream's headers (another
+    Content-Type for a stream that is not SSE), `content_type` a whole answer's."""
     async with aclosing(parts) as answer:
         first = await anext(answer)
         if isinstance(first, Whole):
-            return web.Response(
-                body=first.body, content_type="application/json", headers=first.headers
-            )
+            return web.Response(body=first.body, content_type=content_type, headers=first.headers)
         assert isinstance(first, Head)
         headers = {**sse, **first.headers, "X-Request-Id": request[REQUEST_ID]}
         response = web.StreamResponse(status=200, headers=headers)

@@ -40,6 +40,7 @@ class Hold:
     images: int = 0  # priced per image when the rate says so
     media: MediaUsage | None = None  # what of an image or audio call is known before it runs
     settled: bool = False
+    reserved: bool = True  # False: a quote (a subscription pays), nothing held or debited
 
 
 class RateBook:
@@ -55,6 +56,9 @@ class RateBook:
 
     def get(self, provider: str, model: str, kind: str) -> prices.Rate | None:
         return self._rates.get((provider, model, kind))
+
+    def items(self) -> list[tuple[RateKey, prices.Rate]]:
+        return list(self._rates.items())
 
     def __len__(self) -> int:
         return len(self._rates)
@@ -123,15 +127,37 @@ class Credits:
         self.holds[user_id] = self.holds.get(user_id, 0) + 1
         return Hold(user_id, amount, rate, images, media)
 
+    def quote(
+        self,
+        user_id: int,
+        provider: str,
+        model: str,
+        kind: str,
+        body: JSON,
+        media: MediaUsage | None = None,
+    ) -> Hold | None:
+        """A call that a subscription pays for (AIGNE v1): priced at its rate for the record,
+        whatever the billing mode and the balance, but nothing is held, and settling it
+        debits nothing. None when the model has no rate (it is recorded at 0)."""
+        rate = self.rates.get(provider, model, kind)
+        if rate is None:
+            return None
+        images = tokens.images(body) if rate.per_image else 0
+        return Hold(user_id, 0, rate, images, media, reserved=False)
+
     def settle(
         self, hold: Hold, call_id: str, usage: Usage | None, media: MediaUsage | None = None
     ) -> tuple[int, list[Op]]:
         """Release the hold and debit what was consumed (`media`: what an image or audio call
-        turned out to consume, else what was held for); returns the cost and its writes.
-        Settling twice is a programming error: it raises rather than bill twice."""
+        turned out to consume, else what was held for); returns the cost and its writes. A
+        quote's cost is returned with no writes. Settling twice is a programming error: it
+        raises rather than bill twice."""
         if hold.settled:
             raise RuntimeError(f"call {call_id} is settled already")
         hold.settled = True
+        consumed = media if media is not None else hold.media
+        if not hold.reserved:
+            return (prices.cost(hold.rate, usage, hold.images, consumed) if usage else 0), []
         user = hold.user_id
         if self.holds[user] > 1:
             self.holds[user] -= 1
@@ -139,7 +165,6 @@ class Credits:
         else:  # the user's last hold: nothing else is held for them
             del self.holds[user], self.held[user]
         # Nothing reached the upstream without usage: no tokens, and no images, to pay for.
-        consumed = media if media is not None else hold.media
         amount = prices.cost(hold.rate, usage, hold.images, consumed) if usage is not None else 0
         if amount == 0:
             return 0, []

@@ -37,7 +37,7 @@ def register(args: argparse.Namespace) -> int:
     did = signatures.did_from_public_key(key)
     conn = database(args)
     known = apps.app(conn, did) is not None
-    apply(conn, [apps.register(did, "0x" + key.hex())])
+    apply(conn, apps.register_ops(did, "0x" + key.hex()))
     print(f"{'app already registered' if known else 'registered app'}: {did}")
     return 0
 

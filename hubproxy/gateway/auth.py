@@ -17,12 +17,12 @@ VISIBLE = 10  # characters kept in clear to recognise a key: "hp-" and 7 more
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling: the key's owner."""
+    """Who is calling: the key's owner (or an AIGNE v1 app's own user: no key, it signs)."""
 
     user_id: int
     user_name: str
     role: str
-    key_id: int
+    key_id: int | None
 
     @property
     def is_admin(self) -> bool:

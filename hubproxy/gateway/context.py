@@ -71,6 +71,11 @@ class CallContext:
     # Client headers a pass-through may forward (Anthropic's anthropic-beta opt-ins).
     client_headers: Mapping[str, str] = field(default_factory=dict)
     slot: CallSlot = field(default_factory=CallSlot)
+    app_id: str | None = None  # the calling app's DID, recorded with the call (AIGNE's faces)
+    app_user: str | None = None  # a v1 app's end user, recorded with the call
+    # "credits": held and debited; "subscription": an AIGNE v1 app's subscription pays, so the
+    # call is priced for its record (credits) but nothing is held or debited.
+    billing: str = "credits"
 
 
 @dataclass(slots=True)  # built per request: a frozen init costs ~1 µs more

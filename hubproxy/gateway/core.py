@@ -26,7 +26,7 @@ from hubproxy.errors import HubError
 from hubproxy.gateway.context import CallContext, End, Head, Part, Whole
 from hubproxy.gateway.flight import Books, Flight
 from hubproxy.gateway.routing import Route
-from hubproxy.gateway.stream import step, tail
+from hubproxy.gateway.stream import RawChunks, step, tail
 from hubproxy.gateway.transport import NotSent, Response
 from hubproxy.gateway.upstream import Upstream, Upstreams
 from hubproxy.providers import anthropic
@@ -62,6 +62,7 @@ class Plan:
     forward: Mapping[str, str]  # headers sent upstream beside the format's own
     media: MediaUsage | None = None  # an image or audio call's consumption known before it runs
     params: JSON | None = None  # the parameters that set the price, for the record
+    raw: bool = False  # the answer is bytes, not SSE (speech): chunks go to the translator as is
 
 
 Planner = Callable[[CallContext, Route, Upstream], Plan]
@@ -92,6 +93,11 @@ class Gateway:
 
     def embeddings(self, ctx: CallContext) -> AsyncGenerator[Part, None]:
         return self._run(ctx, _embeddings)
+
+    def run(self, ctx: CallContext, planner: Planner) -> AsyncGenerator[Part, None]:
+        """Any other kind of call (images, audio, AIGNE's formats): `planner` says what goes
+        upstream and how the answer comes back."""
+        return self._run(ctx, planner)
 
     async def _run(self, ctx: CallContext, planner: Planner) -> AsyncGenerator[Part, None]:
         # One snapshot for the whole call: a provider removed meanwhile still finishes it.
@@ -130,7 +136,7 @@ class Gateway:
                 assert plan.translator is not None
                 translator = flight.translator = plan.translator()
                 yield Head(_passed(resp.headers))
-                call, decoder = flight.call, Decoder()
+                call, decoder = flight.call, RawChunks() if plan.raw else Decoder()
                 while chunk := await resp.readany():
                     if call.ttfb_ms is None:
                         call.first_byte()

@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 
 from hubproxy.errors import BadRequest
+from hubproxy.gateway import demo_image
 from hubproxy.gateway.transport import Outbound, Response
 from hubproxy.providers.base import JSON
 
@@ -63,6 +64,8 @@ def respond(url: str, raw: bytes) -> tuple[int, list[bytes]]:
     body = orjson.loads(raw)
     if url.endswith("/embeddings"):
         return 200, [orjson.dumps(_embeddings(body))]
+    if url.endswith("/images/generations"):
+        return 200, [orjson.dumps(_images(body))]
     words, finish = _reply_words(body)
     usage = {
         "prompt_tokens": _prompt_tokens(body.get("messages")),
@@ -154,3 +157,14 @@ def _embeddings(body: JSON) -> JSON:
         "model": body.get("model", "echo"),
         "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
     }
+
+
+def _images(body: JSON) -> JSON:
+    """Real PNGs drawn from the prompt: base64, or as data: URLs (fetchable without a key)."""
+    prompt, n = str(body.get("prompt", "")), body.get("n", 1)
+    count = n if isinstance(n, int) and 0 < n <= 10 else 1
+    if body.get("response_format") == "b64_json":
+        item = {"b64_json": demo_image.b64_png(prompt)}
+    else:
+        item = {"url": demo_image.data_url(prompt)}
+    return {"created": int(time.time()), "data": [dict(item) for _ in range(count)]}

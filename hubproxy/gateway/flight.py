@@ -98,10 +98,7 @@ class Flight:
                 )
                 for addon in books.addons:
                     self._tickets.append((addon, addon.admit(ctx, route, self._kind, estimate)))
-            self.hold = books.credits.admit(
-                principal.user_id, route.provider, route.model, self._kind, self.body,
-                media=self.media,
-            )  # fmt: skip
+            self.hold = self._admit(principal.user_id, route, self.body)
         except BaseException:
             self._settle_addons(None)
             raise
@@ -115,6 +112,7 @@ class Flight:
             stream=self._stream,
             trace_id=ctx.trace_id,
         )
+        call.app_id, call.app_user, call.billing = ctx.app_id, ctx.app_user, ctx.billing
         ctx.slot.call = call
         books.writer.submit(call.start_op(), key=call.id)
         return self
@@ -147,13 +145,17 @@ class Flight:
             credits.settle(self.hold, call.id, None)  # released: nothing was consumed
             self.hold = None
         self.route, self.body = route, body
-        self.hold = credits.admit(
-            call.user_id or 0, route.provider, route.model, self._kind, body, media=self.media
-        )
+        self.hold = self._admit(call.user_id or 0, route, body)
         call.provider, call.model = route.provider, route.model
         call.attempts += 1
         call.sent = False
         call.upstream_status = None
+
+    def _admit(self, user_id: int, route: Route, body: JSON) -> Hold | None:
+        """Hold for the call, or (a subscription pays for it) only price it for its record."""
+        credits = self._books.credits
+        admit = credits.quote if self._ctx.billing == "subscription" else credits.admit
+        return admit(user_id, route.provider, route.model, self._kind, body, media=self.media)
 
     def headers(self) -> dict[str, str]:
         """Response headers the addons add (rate-limit state, for instance)."""

@@ -27,7 +27,7 @@ class Call:
     api_key_id: int | None
     provider: str
     model: str
-    type: str  # 'chat' | 'embedding'
+    type: str  # 'chat' | 'embedding' | 'image' | 'audio'
     stream: bool
     trace_id: str | None
     created_at: int
@@ -43,6 +43,9 @@ class Call:
     error: str | None = None
     credits: int = 0  # micro-credits debited
     params: str | None = None  # JSON of the parameters that set the price (image size ...)
+    app_id: str | None = None  # the calling app's DID, when it said (AIGNE's faces)
+    app_user: str | None = None  # a v1 app's end user (its DID)
+    billing: str = "credits"  # or "subscription": credits recorded, not debited
 
     @classmethod
     def begin(
@@ -66,6 +69,7 @@ class Call:
         return calls.START, (
             self.id, self.request_id, self.user_id, self.api_key_id, self.provider,
             self.model, self.type, int(self.stream), self.trace_id, self.created_at,
+            self.app_id, self.app_user, self.billing,
         )  # fmt: skip
 
     def first_byte(self) -> None:
@@ -80,7 +84,8 @@ class Call:
         return calls.FINISH, (
             self.id, self.request_id, self.user_id, self.api_key_id, self.provider,
             self.model, self.type, int(self.stream), self.trace_id, self.created_at,
-            status, u.prompt_tokens, u.completion_tokens, u.total_tokens,
+            self.app_id, self.app_user, self.billing, status, u.prompt_tokens,
+            u.completion_tokens, u.total_tokens,
             int(self.usage_estimated), self.duration_ms, self.ttfb_ms, self.upstream_status,
             error, self.credits, self.params, self.attempts, now_ms(),
         )  # fmt: skip

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from hubproxy.errors import UpstreamError
 from hubproxy.providers.base import StreamTranslator
-from hubproxy.providers.sse import Decoder
+from hubproxy.providers.sse import Decoder, Event
+
+# What RawChunks gives when the upstream closed: a raw stream's terminal event.
+RAW_END = Event("end", None, b"")
 
 
 def step(
@@ -42,3 +45,17 @@ def tail(decoder: Decoder, translator: StreamTranslator) -> tuple[bytes, Excepti
             code="upstream_incomplete",
         )
     return b"".join(out), None
+
+
+class RawChunks(Decoder):
+    """A "decoder" for an answer that is not SSE (speech's audio bytes): each chunk is one
+    event whose data and raw bytes are the chunk, and the upstream's close is RAW_END, so
+    that a raw translator passes the bytes through and knows the stream is complete."""
+
+    __slots__ = ()
+
+    def feed(self, chunk: bytes) -> list[Event]:
+        return [Event(None, chunk, chunk)]
+
+    def close(self) -> list[Event]:
+        return [RAW_END]

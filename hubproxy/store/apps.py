@@ -11,7 +11,10 @@ from hubproxy.store.clock import now_ms
 from hubproxy.store.writer import Op
 
 STATUSES = ("none", "active", "canceled", "past_due")
-_COLUMNS = "did, public_key, created_at, subscription_status, subscription_until, updated_at"
+_COLUMNS = (
+    "did, public_key, created_at, subscription_status, subscription_until, updated_at, user_id"
+)
+USER_PREFIX = "app:"  # an app calls as the hub user named "app:<did>"
 
 
 def register(did: str, public_key_hex: str) -> Op:
@@ -22,6 +25,20 @@ def register(did: str, public_key_hex: str) -> Op:
         "ON CONFLICT (did) DO NOTHING",
         (did, public_key_hex.lower(), now, now),
     )
+
+
+def register_ops(did: str, public_key_hex: str) -> list[Op]:
+    """Register an app and the hub user it calls as ("app:<did>", a member with no keys: its
+    v1 calls are recorded under it), in one unit of writes."""
+    now = now_ms()
+    user = USER_PREFIX + did
+    return [
+        register(did, public_key_hex),
+        ("INSERT INTO users (name, role, created_at) VALUES (?, 'member', ?) "
+         "ON CONFLICT (name) DO NOTHING", (user, now)),
+        ("UPDATE apps SET user_id = (SELECT id FROM users WHERE name = ?), updated_at = ? "
+         "WHERE did = ? AND user_id IS NULL", (user, now, did)),
+    ]  # fmt: skip
 
 
 def subscribe(did: str, until_ms: int | None, status: str = "active") -> Op:

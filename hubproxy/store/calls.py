@@ -7,7 +7,8 @@ from hubproxy.store.writer import Op
 
 START = (
     "INSERT INTO model_calls (id, request_id, user_id, api_key_id, provider, model, type, "
-    "stream, status, trace_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'processing', ?, ?)"
+    "stream, status, trace_id, created_at, app_id, app_user, billing) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'processing', ?, ?, ?, ?, ?)"
 )
 # The whole row, so that it stands alone when the start never reached the database (the
 # writer drops a start still queued when its finish comes). A call the stale sweep gave up on
@@ -21,10 +22,10 @@ _OUTCOME = (
 _MOVED = ("provider", "model")
 FINISH = (
     "INSERT INTO model_calls (id, request_id, user_id, api_key_id, provider, model, type, "
-    "stream, trace_id, created_at, "
+    "stream, trace_id, created_at, app_id, app_user, billing, "
     + ", ".join(_OUTCOME)
     + ") VALUES ("
-    + ", ".join("?" * (10 + len(_OUTCOME)))
+    + ", ".join("?" * (13 + len(_OUTCOME)))
     + ") ON CONFLICT (id) DO UPDATE SET "
     + ", ".join(f"{c} = excluded.{c}" for c in _MOVED + _OUTCOME)
     + " WHERE model_calls.status = 'processing' OR model_calls.error LIKE 'stale: %'"

@@ -156,3 +156,14 @@ def balance_of(conn: sqlite3.Connection, user_id: int) -> int:
     row = conn.execute("SELECT balance FROM credit_balances WHERE user_id = ?", (user_id,))
     found = row.fetchone()
     return int(found[0]) if found else 0
+
+
+async def grant_totals(conn: aiosqlite.Connection, user_id: int) -> tuple[int, int]:
+    """How many grants a user was given, and their sum (micro-credits)."""
+    async with conn.execute(
+        "SELECT count(*), coalesce(sum(amount), 0) FROM credit_ledger "
+        "WHERE user_id = ? AND kind = 'grant'",
+        (user_id,),
+    ) as cur:
+        row = await cur.fetchone()
+    return (int(row[0]), int(row[1])) if row is not None else (0, 0)

@@ -13,6 +13,7 @@ import pytest
 
 from hubproxy.errors import BadRequest, PaymentRequired, UpstreamError
 from hubproxy.providers import aigne
+from hubproxy.providers.base import Usage
 from hubproxy.providers.openai.provider import OpenAIStream
 from hubproxy.providers.sse import Decoder
 
@@ -193,7 +194,7 @@ def test_the_v2_chat_stream() -> None:
         {"id": "call_second0000000000000000", "type": "function",
          "function": {"name": "get_time", "arguments": {"tz": "Asia/Tokyo"}}}]}}}  # fmt: skip
     # the usage event is held for end(), after the core settled the call
-    stream.settle(1523)
+    stream.settled(stream.usage or Usage(), 1523)
     last = Decoder().feed(stream.end())
     assert [orjson.loads(e.data) for e in last if e.data] == [{"delta": {"json": {"usage": {
         "inputTokens": 82, "outputTokens": 41, "cacheReadInputTokens": 64,

@@ -5,7 +5,8 @@ writes AIGNE's events: `data: {"delta":{"text":{"text":..}}}` (or `thoughts`), a
 `{"delta":{"json":{..}}}` for the model, the tool calls (arguments as objects), a JSON answer
 and, last, the usage. The stream ends by closing: there is no [DONE]. The usage event
 carries `aigneHubCredits`, the call's debit, which is known only once the call is recorded:
-the core calls `settle(debit)` after recording and before `end()`, which writes that event.
+the core calls `settled(usage, credits)` after recording and before `end()`, which writes
+that event with the recorded usage (the provider's, or the estimate) and debit.
 
 `CompletionsStreamFromOpenAI` (/api/v2/chat/completions) writes
 `data: {"delta":{"role":"assistant","content":..,"toolCalls":[..]}}` and, at the end,
@@ -30,9 +31,10 @@ from hubproxy.providers.sse import Decoder, Event, encode
 
 @runtime_checkable
 class Settles(Protocol):
-    """A translator whose last bytes need the call's debit (micro-credits)."""
+    """A translator whose last bytes need the call's recorded usage and debit (micro-credits):
+    the core's optional `settled` hook."""
 
-    def settle(self, debit: int) -> None: ...
+    def settled(self, usage: Usage, credits: int) -> None: ...
 
 
 def data(obj: JSON) -> bytes:
@@ -110,8 +112,9 @@ class ChatStreamFromOpenAI(_FromOpenAI):
         self._calls: dict[int, JSON] = {}  # by index: id, name, argument text
         self._debit: int | None = None
 
-    def settle(self, debit: int) -> None:
-        self._debit = debit
+    def settled(self, usage: Usage, credits: int) -> None:
+        self.usage = usage
+        self._debit = credits
 
     def end(self) -> bytes:
         usage = aigne_usage(self.usage, debit=self._debit, credit_prefix=self._credit_prefix,

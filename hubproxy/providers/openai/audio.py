@@ -10,7 +10,8 @@ also what is held before the call, since the duration is not known then.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, Decimal, InvalidOperation
 from typing import Any
 
@@ -112,3 +113,44 @@ def milliseconds(seconds: Any) -> int | None:
     if not value.is_finite() or value < 0:
         return None
     return int(value.to_integral_value(rounding=ROUND_CEILING))
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """A transcription's form, as received: its text fields in order (a name may repeat, as
+    `timestamp_granularities[]` does), and the file."""
+
+    fields: tuple[tuple[str, str], ...]
+    file: bytes
+    filename: str
+    content_type: str
+    boundary: str = field(default_factory=lambda: "hubproxy-" + os.urandom(12).hex())
+
+    @property
+    def size(self) -> int:
+        return len(self.file)
+
+    def encode(self, model: str) -> tuple[bytes, str]:
+        """The form for the upstream, whose model name is `model`: (body, Content-Type)."""
+        dash = b"--" + self.boundary.encode("ascii")
+        out: list[bytes] = []
+        for name, given in self.fields:
+            value = model if name == "model" else given
+            out += [dash, b"\r\n", _disposition(name), b"\r\n\r\n", value.encode(), b"\r\n"]
+        out += [dash, b"\r\n", _disposition("file", self.filename), b"\r\nContent-Type: ",
+                self.content_type.encode("latin-1", "replace"), b"\r\n\r\n", self.file,
+                b"\r\n", dash, b"--\r\n"]  # fmt: skip
+        return b"".join(out), f"multipart/form-data; boundary={self.boundary}"
+
+
+def _disposition(name: str, filename: str | None = None) -> bytes:
+    """A form part's Content-Disposition; quotes and line breaks in names are escaped (as
+    browsers do, per the HTML standard)."""
+
+    def quoted(text: str) -> str:
+        return text.replace('"', "%22").replace("\r", "%0D").replace("\n", "%0A")
+
+    out = f'Content-Disposition: form-data; name="{quoted(name)}"'
+    if filename is not None:
+        out += f'; filename="{quoted(filename)}"'
+    return out.encode("utf-8")

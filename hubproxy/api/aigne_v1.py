@@ -1,0 +1,197 @@
+"""AIGNE Hub's v1 API: apps that sign each call with their ed25519 key, paid by subscription.
+
+An app registers its public key (POST /api/app/register) and gets its DID. It calls as the
+hub user "app:<did>" made at registration (store/apps.py), so its calls are recorded like
+any other, with the app's DID as the call's app and x-app-user-did as its end user. A call
+needs the app's subscription to be active (402 with the link to subscribe, else): the
+subscription pays, so the call's credits are computed for its record but not debited. The
+apps are served from memory, reloaded when the database's 'apps' revision moves; signatures
+seen within their window are refused a second time (gateway/signatures.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any
+
+import aiosqlite
+import orjson
+from aiohttp import web
+
+from hubproxy.api import aigne_common as common
+from hubproxy.api.common import read_json
+from hubproxy.api.middleware import PRINCIPAL_NAME
+from hubproxy.api.state import FOLLOWER, READER, SETTINGS, WRITER
+from hubproxy.errors import BadRequest, NotFound, PaymentRequired, Unauthorized
+from hubproxy.gateway import signatures
+from hubproxy.gateway.auth import Principal
+from hubproxy.store import apps
+from hubproxy.store.clock import now_ms
+
+routes = web.RouteTableDef()
+PATHS = ("/api/app/register", "/api/app/status", "/api/app/subscription-webhook",
+         "/api/v1/chat/completions", "/api/v1/embeddings", "/api/v1/image/generations")  # fmt: skip
+WEBHOOK_SIGNATURE = "x-payment-signature"  # hex HMAC-SHA256 of the body, "sha256=" optional
+
+
+class AppBook:
+    """Registered apps by DID, and the signatures seen lately."""
+
+    def __init__(self) -> None:
+        self.by_did: dict[str, dict[str, Any]] = {}
+        self.replay = signatures.ReplayCache()
+        self._loading = asyncio.Lock()
+
+    async def reload(self, reader: aiosqlite.Connection) -> None:
+        """Read every app again. One load at a time, so that a load begun before a write
+        (the follower's) never lands after one begun after it (the webhook's own)."""
+        async with self._loading:
+            self.by_did = await apps.load(reader)
+
+
+APPS = web.AppKey("aigne_apps", AppBook)
+
+
+def install(app: web.Application) -> None:
+    """Routes and the apps table; append after the app's resources (needs reader, follower)."""
+    app[APPS] = AppBook()
+    app.add_routes(routes)
+    app.cleanup_ctx.append(_lifetime)
+
+
+async def _lifetime(app: web.Application) -> AsyncIterator[None]:
+    book, reader = app[APPS], app[READER]
+    await book.reload(reader)
+    app[FOLLOWER].add("apps", partial(book.reload, reader))
+    yield
+
+
+async def _app(request: web.Request, did: str) -> dict[str, Any]:
+    book = request.app[APPS]
+    found = book.by_did.get(did)
+    if found is None and "apps" in await request.app[FOLLOWER].refresh():
+        found = book.by_did.get(did)  # registered a moment ago, by another process
+    if found is None:
+        raise Unauthorized(f"Unknown app {did[:64]!r}: register it first.", code="unknown_app")
+    return found
+
+
+async def signed(request: web.Request) -> tuple[dict[str, Any], signatures.Signed]:
+    """The app a request is from, its signature checked (401: bad, expired or replayed)."""
+    app = await _app(request, signatures.claimed_app(request.headers))
+    key = signatures.parse_public_key(app["public_key"])
+    raw = await request.read()
+    proof = signatures.verify(request.headers, raw, key, time.time(), request.app[APPS].replay)
+    request[PRINCIPAL_NAME] = apps.USER_PREFIX + proof.app_did
+    return app, proof
+
+
+async def subscribed(request: web.Request) -> common.Caller:
+    """A signed call from an app whose subscription is active (402 with the link, else)."""
+    app, proof = await signed(request)
+    if not apps.is_active(app, now_ms()):
+        raise PaymentRequired(
+            "This app has no active subscription: subscribe to use AIGNE Hub.",
+            code="subscription_required",
+        )
+    if app.get("user_id") is None:  # registered before its user was made: not usable yet
+        raise Unauthorized("The app has no user yet; register it again.", code="unknown_app")
+    principal = Principal(app["user_id"], apps.USER_PREFIX + proof.app_did, "member", None)
+    return common.Caller(
+        principal, app_id=proof.app_did, app_user=proof.user_did or None, billing="subscription"
+    )
+
+
+def reply(data: Any) -> web.Response:
+    return web.Response(body=orjson.dumps(data), content_type="application/json")
+
+
+@routes.post("/api/app/register")
+async def register(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    key = signatures.parse_public_key(body.get("publicKey"))
+    did = signatures.did_from_public_key(key)
+    await request.app[WRITER].commit(*apps.register_ops(did, "0x" + key.hex()))
+    await request.app[APPS].reload(request.app[READER])
+    return reply({"id": did, "paymentLink": common.payment_link(request)})
+
+
+@routes.get("/api/app/status")
+async def status(request: web.Request) -> web.Response:
+    app, _ = await signed(request)
+    until = app.get("subscription_until")
+    return reply({
+        "id": app["did"],
+        "subscription": {
+            "status": app["subscription_status"],
+            "active": apps.is_active(app, now_ms()),
+            "until": None if until is None else _iso(until),
+        },
+        "subscriptionDetailUrl": common.payment_link(request),
+    })  # fmt: skip
+
+
+@routes.post("/api/app/subscription-webhook")
+async def subscription_webhook(request: web.Request) -> web.Response:
+    """The payment system's word on an app's subscription, signed with the shared secret:
+    {"appId", "status": none|active|canceled|past_due, "until": Unix ms or ISO 8601}."""
+    secret = request.app[SETTINGS].aigne.webhook_secret
+    raw = await request.read()
+    signatures.verify_webhook(
+        raw, request.headers.get(WEBHOOK_SIGNATURE), secret.reveal().encode() if secret else b""
+    )
+    body = await read_json(request)
+    did, state = body.get("appId"), body.get("status")
+    if not isinstance(did, str) or not did:
+        raise BadRequest("'appId' must be the app's DID.", param="appId")
+    if state not in apps.STATUSES:
+        raise BadRequest(f"'status' must be one of {', '.join(apps.STATUSES)}.", param="status")
+    until = _until(body.get("until"))
+    if did not in request.app[APPS].by_did:
+        await request.app[FOLLOWER].refresh()  # registered a moment ago, by another process
+    if did not in request.app[APPS].by_did:
+        raise NotFound(f"Unknown app {did[:64]!r}.", code="unknown_app")
+    await request.app[WRITER].commit(apps.subscribe(did, until, state))
+    await request.app[APPS].reload(request.app[READER])
+    return reply({"ok": True})
+
+
+@routes.post("/api/v1/chat/completions")
+async def chat_completions(request: web.Request) -> web.StreamResponse:
+    who = await subscribed(request)
+    return await common.completions(request, who, await read_json(request))
+
+
+@routes.post("/api/v1/embeddings")
+async def embeddings(request: web.Request) -> web.StreamResponse:
+    who = await subscribed(request)
+    return await common.embeddings(request, who, await read_json(request))
+
+
+@routes.post("/api/v1/image/generations")
+async def image_generations(request: web.Request) -> web.StreamResponse:
+    who = await subscribed(request)
+    return await common.image_generations(request, who, await read_json(request))
+
+
+def _until(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    if isinstance(value, str):
+        try:
+            when = datetime.fromisoformat(value.strip())
+        except ValueError:
+            pass
+        else:
+            return int((when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp() * 1000)
+    raise BadRequest("'until' must be Unix milliseconds or an ISO 8601 time.", param="until")
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="seconds")
