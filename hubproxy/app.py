@@ -11,6 +11,7 @@ from aiohttp import web
 from hubproxy import tasks, ui
 from hubproxy.api import (
     admin,
+    admin_limits,
     admin_users,
     catalog_admin,
     middleware,
@@ -20,10 +21,12 @@ from hubproxy.api import (
     user_keys,
 )  # fmt: skip
 from hubproxy.api.state import (
+    BUDGETS,
     CREDITS,
     FOLLOWER,
     GATEWAY,
     KEYS,
+    LIMITS,
     RATES,
     READER,
     ROUTER,
@@ -40,6 +43,8 @@ from hubproxy.gateway.core import Gateway
 from hubproxy.gateway.flight import Books
 from hubproxy.gateway.routing import Router
 from hubproxy.gateway.upstream import Upstreams
+from hubproxy.limits import Budgets, KeyScopes, RateLimits
+from hubproxy.limits.budgets import day_start, month_start
 from hubproxy.store import calls, db, ledger, usage
 from hubproxy.store.clock import now_ms
 from hubproxy.store.migrate import migrate
@@ -64,6 +69,8 @@ def create_app(settings: Settings) -> web.Application:
         settings.billing.default_max_tokens,
         source=f"server-{os.getpid()}-{os.urandom(4).hex()}",
     )
+    app[LIMITS] = RateLimits(settings.limits)
+    app[BUDGETS] = Budgets(app[CREDITS].source)
     app.add_routes(openai.routes)
     app.add_routes(native.routes)
     app[middleware.ERROR_BODIES] = native.ERROR_BODIES
@@ -71,6 +78,7 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(admin.routes)
     app.add_routes(user_keys.routes)
     app.add_routes(admin_users.routes)
+    app.add_routes(admin_limits.routes)
     ui.setup(app, settings)  # the dashboard: pages, static files, session middlewares
     app.cleanup_ctx.append(_resources)
     catalog_admin.install(app)  # after _resources: it needs the reader, writer and follower
@@ -93,19 +101,29 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     app[READER] = reader
     credits = app[CREDITS]
     credits.load(*await ledger.snapshot(reader))
+    budgets = app[BUDGETS]
+    now = now_ms()
+    spend, last = await db.key_spend(reader, day_start(now), month_start(now))
+    budgets.load(spend, now, last)
     follower = app[FOLLOWER] = tasks.Follower(reader, _follow(app, reader))
     await follower.refresh()
     upstreams = Upstreams(settings)
     await upstreams.start()
     rollups = usage.Rollups()
     writer.add_source(rollups.drain)
-    app[GATEWAY] = Gateway(app[ROUTER], upstreams.by_name, Books(credits, writer, rollups))
+    addons = (app[LIMITS], KeyScopes(budgets))
+    app[GATEWAY] = Gateway(
+        app[ROUTER], upstreams.by_name, Books(credits, writer, rollups, addons=addons)
+    )
     background = tasks.Tasks()
     background.every("follow-database", settings.auth.reload_interval_s, follower)
     background.every(
         "sweep-stale-calls",
         settings.database.sweep_interval_s,
         tasks.sweep(writer, settings.database.stale_after_s),
+    )
+    background.every(
+        "follow-key-spend", settings.auth.reload_interval_s, _follow_spend(budgets, reader)
     )
     checkpointer = tasks.Checkpointer(db.connect(settings.database))
     background.every("checkpoint-wal", 1.0, checkpointer)
@@ -126,7 +144,9 @@ def _follow(app: web.Application, reader: aiosqlite.Connection) -> dict[str, tas
     credits = app[CREDITS]
 
     async def keys() -> None:
-        app[KEYS].replace(await db.active_keys(reader))
+        rows = await db.active_keys(reader)
+        app[KEYS].replace(rows)
+        app[LIMITS].replace(rows)
 
     async def rates() -> None:
         app[RATES].replace(await ledger.rates(reader))
@@ -135,6 +155,15 @@ def _follow(app: web.Application, reader: aiosqlite.Connection) -> dict[str, tas
         credits.follow(await ledger.tail(reader, credits.last_ledger_id, credits.source))
 
     return {"auth": keys, "rates": rates, "credits": balances}
+
+
+def _follow_spend(budgets: Budgets, reader: aiosqlite.Connection) -> tasks.Handler:
+    """What other servers spent on each key (their debits in the ledger), for the caps."""
+
+    async def run() -> None:
+        budgets.follow(*await db.key_debits(reader, budgets.last_ledger_id, budgets.source))
+
+    return run
 
 
 def _seed_rates(settings: Settings) -> list[Op]:

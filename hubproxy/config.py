@@ -139,6 +139,19 @@ class SecuritySettings:
 
 
 @dataclass(frozen=True, slots=True)
+class LimitsSettings:
+    """Default rate limits of every key and every user (per minute, and at once); 0: none.
+    `hubproxy keys limit` and `hubproxy users limit` override them one by one."""
+
+    key_rpm: int = 0
+    key_tpm: int = 0
+    key_concurrency: int = 0
+    user_rpm: int = 0
+    user_tpm: int = 0
+    user_concurrency: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     source: Path | None = None
     server: ServerSettings = ServerSettings()
@@ -150,6 +163,7 @@ class Settings:
     billing: BillingSettings = BillingSettings()
     secrets: SecretsSettings = SecretsSettings()
     security: SecuritySettings = SecuritySettings()
+    limits: LimitsSettings = LimitsSettings()
 
 
 def locate(cli_path: str | None) -> Path:
@@ -178,7 +192,7 @@ def parse(raw: Mapping[str, Any], path: Path, *, secrets: bool = True) -> Settin
         raw,
         "",
         {"server", "database", "upstream", "auth", "log", "providers", "billing", "secrets",
-         "security"},
+         "security", "limits"},
     )  # fmt: skip
     base = path.resolve().parent
 
@@ -250,10 +264,14 @@ def parse(raw: Mapping[str, Any], path: Path, *, secrets: bool = True) -> Settin
         new_key=Secret(env_new) if env_new else None,
     )
     security = SecuritySettings(**r.table(raw, "security", {"allow_private_upstreams": bool}))
+    limits = LimitsSettings(**r.table(raw, "limits", dict.fromkeys(LimitsSettings.__slots__, int)))
+    for name in LimitsSettings.__slots__:
+        r.check(getattr(limits, name) >= 0, f"[limits] {name}", "0 (no limit) or more")
     r.done()
     return Settings(
-        path, server, database, upstream, auth, log, providers, billing, secrets_, security
-    )
+        path, server, database, upstream, auth, log, providers, billing, secrets_, security,
+        limits=limits,
+    )  # fmt: skip
 
 
 def _billing(r: Reader, raw: Mapping[str, Any]) -> BillingSettings:
