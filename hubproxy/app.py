@@ -11,6 +11,7 @@ from aiohttp import web
 from hubproxy import tasks, ui
 from hubproxy.api import (
     admin,
+    admin_limits,
     admin_users,
     aigne_common,
     aigne_info,
@@ -25,11 +26,13 @@ from hubproxy.api import (
     user_keys,
 )  # fmt: skip
 from hubproxy.api.state import (
+    BUDGETS,
     CATALOG,
     CREDITS,
     FOLLOWER,
     GATEWAY,
     KEYS,
+    LIMITS,
     RATES,
     READER,
     SETTINGS,
@@ -46,6 +49,8 @@ from hubproxy.gateway.auth import KeyCache
 from hubproxy.gateway.core import Gateway
 from hubproxy.gateway.flight import Books
 from hubproxy.gateway.upstream import Upstreams
+from hubproxy.limits import Budgets, KeyScopes, RateLimits
+from hubproxy.limits.budgets import day_start, month_start
 from hubproxy.store import calls, db, ledger, rebuild, usage
 from hubproxy.store.clock import now_ms
 from hubproxy.store.migrate import migrate
@@ -70,6 +75,8 @@ def create_app(settings: Settings) -> web.Application:
         settings.billing.default_max_tokens,
         source=f"server-{os.getpid()}-{os.urandom(4).hex()}",
     )
+    app[LIMITS] = RateLimits(settings.limits)
+    app[BUDGETS] = Budgets(app[CREDITS].source)
     app.add_routes(openai.routes)
     app.add_routes(native.routes)
     app.add_routes(media.routes)
@@ -84,6 +91,7 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(admin.routes)
     app.add_routes(user_keys.routes)
     app.add_routes(admin_users.routes)
+    app.add_routes(admin_limits.routes)
     ui.setup(app, settings)  # the dashboard: pages, static files, session middlewares
     catalog_admin.install(app)
     app.cleanup_ctx.append(_resources)
@@ -111,6 +119,10 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     catalog = app[CATALOG]
     catalog.report = writer.submit  # credential state changes, for `credentials list`
     await catalog.load(reader, strict=True)  # a credential that does not open stops the start
+    budgets = app[BUDGETS]
+    now = now_ms()
+    spend, last = await db.key_spend(reader, day_start(now), month_start(now))
+    budgets.load(spend, now, last)
     follower = app[FOLLOWER] = tasks.Follower(reader, _follow(app, reader))
     await follower.refresh()
     upstreams = Upstreams(
@@ -120,13 +132,17 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     await upstreams.start()
     rollups = usage.Rollups()
     writer.add_source(rollups.drain)
-    app[GATEWAY] = Gateway(catalog, upstreams, Books(credits, writer, rollups))
+    addons = (app[LIMITS], KeyScopes(budgets))
+    app[GATEWAY] = Gateway(catalog, upstreams, Books(credits, writer, rollups, addons=addons))
     background = tasks.Tasks()
     background.every("follow-database", settings.auth.reload_interval_s, follower)
     background.every(
         "sweep-stale-calls",
         settings.database.sweep_interval_s,
         tasks.sweep(writer, settings.database.stale_after_s),
+    )
+    background.every(
+        "follow-key-spend", settings.auth.reload_interval_s, _follow_spend(budgets, reader)
     )
     checkpointer = tasks.Checkpointer(db.connect(settings.database))
     background.every("checkpoint-wal", 1.0, checkpointer)
@@ -147,7 +163,9 @@ def _follow(app: web.Application, reader: aiosqlite.Connection) -> dict[str, tas
     credits = app[CREDITS]
 
     async def keys() -> None:
-        app[KEYS].replace(await db.active_keys(reader))
+        rows = await db.active_keys(reader)
+        app[KEYS].replace(rows)
+        app[LIMITS].replace(rows)
 
     async def rates() -> None:
         app[RATES].replace(await ledger.rates(reader))
@@ -159,6 +177,15 @@ def _follow(app: web.Application, reader: aiosqlite.Connection) -> dict[str, tas
         await app[CATALOG].reload(reader)
 
     return {"auth": keys, "rates": rates, "credits": balances, "catalog": catalog}
+
+
+def _follow_spend(budgets: Budgets, reader: aiosqlite.Connection) -> tasks.Handler:
+    """What other servers spent on each key (their debits in the ledger), for the caps."""
+
+    async def run() -> None:
+        budgets.follow(*await db.key_debits(reader, budgets.last_ledger_id, budgets.source))
+
+    return run
 
 
 def _seed_rates(settings: Settings) -> list[Op]:

@@ -157,6 +157,19 @@ class AigneSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class LimitsSettings:
+    """Default rate limits of every key and every user (per minute, and at once); 0: none.
+    `hubproxy keys limit` and `hubproxy users limit` override them one by one."""
+
+    key_rpm: int = 0
+    key_tpm: int = 0
+    key_concurrency: int = 0
+    user_rpm: int = 0
+    user_tpm: int = 0
+    user_concurrency: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     source: Path | None = None
     server: ServerSettings = ServerSettings()
@@ -169,6 +182,7 @@ class Settings:
     secrets: SecretsSettings = SecretsSettings()
     security: SecuritySettings = SecuritySettings()
     aigne: AigneSettings = AigneSettings()
+    limits: LimitsSettings = LimitsSettings()
 
 
 def locate(cli_path: str | None) -> Path:
@@ -197,7 +211,7 @@ def parse(raw: Mapping[str, Any], path: Path, *, secrets: bool = True) -> Settin
         raw,
         "",
         {"server", "database", "upstream", "auth", "log", "providers", "billing", "secrets",
-         "security", "aigne"},
+         "security", "aigne", "limits"},
     )  # fmt: skip
     base = path.resolve().parent
 
@@ -270,10 +284,14 @@ def parse(raw: Mapping[str, Any], path: Path, *, secrets: bool = True) -> Settin
     )
     security = SecuritySettings(**r.table(raw, "security", {"allow_private_upstreams": bool}))
     aigne = _aigne(r, raw)
+    limits = LimitsSettings(**r.table(raw, "limits", dict.fromkeys(LimitsSettings.__slots__, int)))
+    for name in LimitsSettings.__slots__:
+        r.check(getattr(limits, name) >= 0, f"[limits] {name}", "0 (no limit) or more")
     r.done()
     return Settings(
-        path, server, database, upstream, auth, log, providers, billing, secrets_, security, aigne
-    )
+        path, server, database, upstream, auth, log, providers, billing, secrets_, security,
+        aigne=aigne, limits=limits,
+    )  # fmt: skip
 
 
 def _aigne(r: Reader, raw: Mapping[str, Any]) -> AigneSettings:

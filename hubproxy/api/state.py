@@ -10,6 +10,7 @@ from hubproxy.catalog.live import LiveCatalog
 from hubproxy.config import Settings
 from hubproxy.gateway.auth import KeyCache
 from hubproxy.gateway.core import Gateway
+from hubproxy.limits import Budgets, RateLimits
 from hubproxy.store.writer import Writer
 from hubproxy.tasks import Follower
 from hubproxy.telemetry.setup import Tracing
@@ -24,3 +25,5 @@ FOLLOWER = web.AppKey("follower", Follower)
 CREDITS = web.AppKey("credits", Credits)
 RATES = web.AppKey("rates", RateBook)
 WRITER = web.AppKey("writer", Writer)
+LIMITS = web.AppKey("limits", RateLimits)
+BUDGETS = web.AppKey("budgets", Budgets)

@@ -11,6 +11,7 @@ from importlib.metadata import version
 from hubproxy.billing import pricing
 from hubproxy.cli import apps, billing
 from hubproxy.cli import catalog as catalog_cli
+from hubproxy.cli import keys as keys_cli
 from hubproxy.cli import secrets as secrets_cli
 from hubproxy.cli.common import UsageError, database, settings_of, table, timestamp
 from hubproxy.cli.serve import serve
@@ -59,12 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     users.add_parser("list", parents=[common], help="list users").set_defaults(run=_users_list)
 
     keys = sub.add_parser("keys", help="manage hub API keys").add_subparsers(required=True)
-    p = keys.add_parser(
-        "create", parents=[common], help="create a key (and the user, as member, if new)"
-    )
-    p.add_argument("--user", required=True)
-    p.add_argument("--label", default="")
-    p.set_defaults(run=_keys_create)
+    keys_cli.register(users, keys, common)  # keys create|update|limit|show, users limit
     p = keys.add_parser("list", parents=[common], help="list keys (never the keys themselves)")
     p.add_argument("--user")
     p.set_defaults(run=_keys_list)
@@ -158,26 +154,6 @@ def _users_create(args: argparse.Namespace) -> int:
 def _users_list(args: argparse.Namespace) -> int:
     rows = accounts.users(database(args))
     table(["id", "name", "role", "created"], [(r[0], r[1], r[2], timestamp(r[3])) for r in rows])
-    return 0
-
-
-def _keys_create(args: argparse.Namespace) -> int:
-    conn = database(args)
-    user = accounts.user_by_name(conn, args.user)
-    if user is None:
-        apply(conn, [accounts.create_user(args.user, "member")])
-        user = accounts.user_by_name(conn, args.user)
-        print(f"created user {args.user} (member)")
-    assert user is not None
-    key = auth.new_key()
-    apply(
-        conn,
-        [accounts.create_key(user["id"], auth.hash_key(key), auth.visible_prefix(key), args.label)],
-    )
-    row = accounts.key_by_hash(conn, auth.hash_key(key))
-    assert row is not None
-    print(f"created key {row['id']} ({row['prefix']}…) for {args.user}; it is shown only once:")
-    print(key)
     return 0
 
 

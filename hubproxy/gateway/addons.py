@@ -6,6 +6,10 @@ refuses the call (429, 403, 402 ...). Whatever it returns is the addon's ticket 
 and `settle` receives it exactly once: with the finished Call (its usage, credits and status
 filled in), or with None if the call was refused later in admission and never started.
 `headers` adds response headers to the answer (rate-limit state, for instance).
+
+An addon may also have a `held(ticket, route, hold)` hook: told the call's credit hold (a
+billing.credits.Hold, or None when billing is off) once it is held, and again at each
+fallback target the call moves to; raising a HubError refuses the call (a key's spend cap).
 """
 
 from __future__ import annotations

@@ -135,7 +135,7 @@ class Gateway:
                     return
                 assert plan.translator is not None
                 translator = flight.translator = plan.translator()
-                yield Head(_passed(resp.headers))
+                yield Head({**_passed(resp.headers), **flight.headers()})
                 call, decoder = flight.call, RawChunks() if plan.raw else Decoder()
                 while chunk := await resp.readany():
                     if call.ttfb_ms is None:
@@ -219,7 +219,7 @@ async def _whole(flight: Flight, resp: Response, plan: Plan) -> Whole:
         out = _with_usage(out, call.usage)  # tell the client what the log will say
     flight.whole = out
     await flight.succeed()
-    return Whole(out, _passed(resp.headers))
+    return Whole(out, {**_passed(resp.headers), **flight.headers()})
 
 
 def _chat(ctx: CallContext, route: Route, upstream: Upstream) -> Plan:

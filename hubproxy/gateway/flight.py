@@ -56,8 +56,8 @@ class Books:
 
 class Flight:
     __slots__ = (
-        "_books", "_ctx", "_kind", "_stream", "_tickets", "body", "call", "hold", "media",
-        "params", "route", "translator", "whole",
+        "_books", "_ctx", "_kind", "_settled", "_stream", "_tickets", "body", "call", "hold",
+        "media", "params", "route", "translator", "whole",
     )  # fmt: skip
 
     def __init__(
@@ -83,7 +83,8 @@ class Flight:
         self.media = media  # known before the call (images asked for ...); the reply's after
         self.params = params  # the parameters that set the price, for the record
         self.whole: bytes | None = None  # a non-streamed answer, as the client gets it
-        self._tickets: list[tuple[Addon, Any]] = []
+        self._tickets: list[tuple[Addon, Any]] = []  # kept after settling: headers() reads them
+        self._settled = False  # the addons have settled their tickets
         self.call: Call  # set on entry
 
     async def __aenter__(self) -> Flight:
@@ -99,7 +100,11 @@ class Flight:
                 for addon in books.addons:
                     self._tickets.append((addon, addon.admit(ctx, route, self._kind, estimate)))
             self.hold = self._admit(principal.user_id, route, self.body)
+            self._held()
         except BaseException:
+            if self.hold is not None:  # an addon refused the hold: release it
+                books.credits.settle(self.hold, "(refused)", None)
+                self.hold = None
             self._settle_addons(None)
             raise
         call = self.call = Call.begin(
@@ -150,6 +155,7 @@ class Flight:
         call.attempts += 1
         call.sent = False
         call.upstream_status = None
+        self._held()  # may refuse (403, 402): the new hold is released when the call ends
 
     def _admit(self, user_id: int, route: Route, body: JSON) -> Hold | None:
         """Hold for the call, or (a subscription pays for it) only price it for its record."""
@@ -227,9 +233,18 @@ class Flight:
         # The finish is the whole row: a start still queued is dropped, not written first.
         return books.writer.commit(finish, *ops, replaces=call.id)
 
+    def _held(self) -> None:
+        """Tell the addons that have a `held` hook the call's credit hold at its target."""
+        for addon, ticket in self._tickets:
+            held = getattr(addon, "held", None)
+            if held is not None:
+                held(ticket, self.route, self.hold)
+
     def _settle_addons(self, call: Call | None) -> None:
-        tickets, self._tickets = self._tickets, []
-        for addon, ticket in tickets:
+        if self._settled:
+            return
+        self._settled = True
+        for addon, ticket in self._tickets:
             try:
                 addon.settle(ticket, call)
             except Exception:  # an addon's bug must not cost the call its record

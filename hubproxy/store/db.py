@@ -8,6 +8,7 @@ from typing import Any
 import aiosqlite
 
 from hubproxy.config import DatabaseSettings
+from hubproxy.store.accounts import KEY_SETTINGS, USER_LIMITS
 
 _PRAGMAS = (
     "PRAGMA journal_mode = WAL",  # readers never block the writer, nor it them
@@ -52,10 +53,69 @@ async def revisions(conn: aiosqlite.Connection) -> dict[str, int]:
 
 
 async def active_keys(conn: aiosqlite.Connection) -> list[dict[str, Any]]:
-    """Every key that is not revoked, with its owner."""
+    """Every key that is not revoked, with its owner, its scope and both their limits."""
     sql = (
-        "SELECT k.id, k.key_hash, u.id AS user_id, u.name AS user_name, u.role "
+        "SELECT k.id, k.key_hash, u.id AS user_id, u.name AS user_name, u.role, "
+        "k.expires_at, k.models, k.budget, k.budget_period, k.rpm, k.tpm, k.concurrency, "
+        "u.rpm AS user_rpm, u.tpm AS user_tpm, u.concurrency AS user_concurrency "
         "FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.revoked_at IS NULL"
     )
     async with conn.execute(sql) as cur:
         return [dict(zip(row.keys(), row, strict=True)) for row in await cur.fetchall()]
+
+
+async def key_spend(
+    conn: aiosqlite.Connection, day_start: int, month_start: int
+) -> tuple[dict[int, tuple[int, int]], int]:
+    """Each key's credits spent since `day_start` and since `month_start` (by its calls'
+    creation times; the day lies within the month), and the last ledger id, read in one
+    transaction so they agree."""
+    sql = (
+        "SELECT api_key_id, sum(CASE WHEN created_at >= ? THEN credits ELSE 0 END), "
+        "sum(credits) FROM model_calls WHERE api_key_id IS NOT NULL AND created_at >= ? "
+        "AND credits > 0 GROUP BY api_key_id"
+    )
+    await conn.execute("BEGIN")
+    try:
+        async with conn.execute(sql, (day_start, month_start)) as cur:
+            rows = await cur.fetchall()
+        last = await _last_ledger_id(conn)
+    finally:
+        await conn.execute("COMMIT")
+    return {int(r[0]): (int(r[1]), int(r[2])) for r in rows}, last
+
+
+async def key_debits(
+    conn: aiosqlite.Connection, after: int, source: str
+) -> tuple[list[tuple[int, int, int]], int]:
+    """(key id, the call's created_at, credits) of the debits after ledger id `after` that
+    another process wrote (what other servers spent on each key), and the ledger id read up
+    to. Ids only grow in commit order, so the bound read first leaves nothing behind."""
+    last = await _last_ledger_id(conn)
+    sql = (
+        "SELECT c.api_key_id, c.created_at, -l.amount FROM credit_ledger l "
+        "JOIN model_calls c ON c.id = l.call_id WHERE l.id > ? AND l.id <= ? "
+        "AND l.kind = 'debit' AND l.source <> ? AND c.api_key_id IS NOT NULL ORDER BY l.id"
+    )
+    async with conn.execute(sql, (after, last, source)) as cur:
+        rows = [(int(r[0]), int(r[1]), int(r[2])) for r in await cur.fetchall()]
+    return rows, max(last, after)
+
+
+async def _last_ledger_id(conn: aiosqlite.Connection) -> int:
+    async with conn.execute("SELECT coalesce(max(id), 0) FROM credit_ledger") as cur:
+        row = await cur.fetchone()
+    return int(row[0]) if row else 0
+
+
+async def key_settings(conn: aiosqlite.Connection, key_id: int) -> dict[str, Any] | None:
+    """One key's scope and limits, with its owner's name (accounts.KEY_SETTINGS)."""
+    async with conn.execute(KEY_SETTINGS, (key_id,)) as cur:
+        row = await cur.fetchone()
+    return None if row is None else dict(zip(row.keys(), row, strict=True))
+
+
+async def user_limits(conn: aiosqlite.Connection, name: str) -> dict[str, Any] | None:
+    async with conn.execute(USER_LIMITS, (name,)) as cur:
+        row = await cur.fetchone()
+    return None if row is None else dict(zip(row.keys(), row, strict=True))
