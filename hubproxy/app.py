@@ -13,9 +13,11 @@ from hubproxy.api import (
     admin,
     admin_users,
     catalog_admin,
+    legacy,
     middleware,
     native,
     openai,
+    responses,
     user,
     user_keys,
 )  # fmt: skip
@@ -66,6 +68,8 @@ def create_app(settings: Settings) -> web.Application:
     )
     app.add_routes(openai.routes)
     app.add_routes(native.routes)
+    app.add_routes(responses.routes)
+    app.add_routes(legacy.routes)
     app[middleware.ERROR_BODIES] = native.ERROR_BODIES
     app.add_routes(user.routes)
     app.add_routes(admin.routes)
@@ -107,6 +111,10 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         settings.database.sweep_interval_s,
         tasks.sweep(writer, settings.database.stale_after_s),
     )
+    if settings.responses.keep_days:
+        prune = tasks.prune_responses(writer, settings.responses.keep_days)
+        await prune()  # then daily
+        background.every("prune-responses", 86_400.0, prune)
     checkpointer = tasks.Checkpointer(db.connect(settings.database))
     background.every("checkpoint-wal", 1.0, checkpointer)
     if settings.billing.meter.url:

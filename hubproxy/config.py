@@ -139,6 +139,13 @@ class SecuritySettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ResponsesSettings:
+    # Stored Responses API answers (previous_response_id, GET /v1/responses/{id}) older than
+    # this are pruned daily; 0 keeps them until deleted. OpenAI keeps its own for 30 days.
+    keep_days: int = 30
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     source: Path | None = None
     server: ServerSettings = ServerSettings()
@@ -150,6 +157,7 @@ class Settings:
     billing: BillingSettings = BillingSettings()
     secrets: SecretsSettings = SecretsSettings()
     security: SecuritySettings = SecuritySettings()
+    responses: ResponsesSettings = ResponsesSettings()
 
 
 def locate(cli_path: str | None) -> Path:
@@ -178,7 +186,7 @@ def parse(raw: Mapping[str, Any], path: Path, *, secrets: bool = True) -> Settin
         raw,
         "",
         {"server", "database", "upstream", "auth", "log", "providers", "billing", "secrets",
-         "security"},
+         "security", "responses"},
     )  # fmt: skip
     base = path.resolve().parent
 
@@ -250,10 +258,13 @@ def parse(raw: Mapping[str, Any], path: Path, *, secrets: bool = True) -> Settin
         new_key=Secret(env_new) if env_new else None,
     )
     security = SecuritySettings(**r.table(raw, "security", {"allow_private_upstreams": bool}))
+    responses = ResponsesSettings(**r.table(raw, "responses", {"keep_days": int}))
+    r.check(responses.keep_days >= 0, "[responses] keep_days", "0 (keep) or more days")
     r.done()
     return Settings(
-        path, server, database, upstream, auth, log, providers, billing, secrets_, security
-    )
+        path, server, database, upstream, auth, log, providers, billing, secrets_, security,
+        responses,
+    )  # fmt: skip
 
 
 def _billing(r: Reader, raw: Mapping[str, Any]) -> BillingSettings:

@@ -81,6 +81,10 @@ class Gateway:
     def embeddings(self, ctx: CallContext) -> AsyncGenerator[Part, None]:
         return self._run(ctx, _embeddings)
 
+    def run(self, ctx: CallContext, planner: Planner) -> AsyncGenerator[Part, None]:
+        """Any other kind of call, planned outside the core (gateway/plans.py)."""
+        return self._run(ctx, planner)
+
     async def _run(self, ctx: CallContext, planner: Planner) -> AsyncGenerator[Part, None]:
         route = self.router.resolve(ctx.body.get("model"))
         upstream = self.upstreams[route.provider]
