@@ -385,3 +385,44 @@ async def test_an_upstream_without_usage_reports_the_recorded_estimate(hub: Hub)
     kept = await sdk(hub).responses.retrieve(got.id)
     assert kept.usage is not None
     assert (kept.usage.input_tokens, kept.usage.output_tokens) == counted
+
+
+def shape(events: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """Each event's type and place: what a client's accumulator relies on."""
+    return [(e["type"], e.get("output_index"), e.get("content_index")) for e in events]
+
+
+@pytest.mark.parametrize("kind", ["anthropic", "gemini"])
+async def test_a_translated_stream_has_the_shape_of_openais_own(hub: Hub, kind: str) -> None:
+    """Event by event as the captured OpenAI stream (its reasoning item left out), whatever
+    the number of text deltas; sequence numbers count every event from 0."""
+    captured = [
+        obj
+        for obj in await events_of(openai_fake.CAPTURED)
+        if obj.get("output_index") != 0 and "reasoning" not in obj["type"]
+    ]
+    for obj in captured:
+        if "output_index" in obj:
+            obj["output_index"] -= 1
+
+    def squeezed(events: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+        out = shape(events)
+        return [s for i, s in enumerate(out) if not (i and s == out[i - 1])]  # one delta run
+
+    body = {"model": CASES[kind].model, "input": "hi", "stream": True}
+    status, raw = await post(hub, "/v1/responses", body)
+    assert status == 200
+    ours = await events_of(raw)
+    assert squeezed(ours) == squeezed(captured)
+    assert [e["sequence_number"] for e in ours] == list(range(len(ours)))
+    assert (
+        "".join(e["delta"] for e in ours if e["type"].endswith(".delta"))
+        == (CASES[kind].streamed[0])
+    )
+
+
+async def test_the_demo_answers_responses_too(hub_factory: HubFactory) -> None:
+    hub = await hub_factory()  # the demo provider alone: it has no Responses API of its own
+    got = await sdk(hub).responses.create(model="demo/echo", input="hello there")
+    assert got.output_text == "You said: hello there"
+    assert got.usage is not None and got.usage.output_tokens == 4
