@@ -18,10 +18,12 @@ from hubproxy.api import (
     aigne_v1,
     aigne_v2,
     catalog_admin,
+    legacy,
     media,
     middleware,
     native,
     openai,
+    responses,
     user,
     user_keys,
 )  # fmt: skip
@@ -82,6 +84,8 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(media.routes)
     app.add_routes(aigne_v2.routes)
     app.add_routes(aigne_info.routes)
+    app.add_routes(responses.routes)
+    app.add_routes(legacy.routes)
     aigne_paths = (*aigne_v1.PATHS, *aigne_v2.PATHS, *aigne_info.PATHS)
     app[middleware.ERROR_BODIES] = {
         **native.ERROR_BODIES,
@@ -144,6 +148,10 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     background.every(
         "follow-key-spend", settings.auth.reload_interval_s, _follow_spend(budgets, reader)
     )
+    if settings.responses.keep_days:
+        prune = tasks.prune_responses(writer, settings.responses.keep_days)
+        await prune()  # then daily
+        background.every("prune-responses", 86_400.0, prune)
     checkpointer = tasks.Checkpointer(db.connect(settings.database))
     background.every("checkpoint-wal", 1.0, checkpointer)
     if settings.billing.meter.url:

@@ -170,6 +170,13 @@ class LimitsSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ResponsesSettings:
+    # Stored Responses API answers (previous_response_id, GET /v1/responses/{id}) older than
+    # this are pruned daily; 0 keeps them until deleted. OpenAI keeps its own for 30 days.
+    keep_days: int = 30
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     source: Path | None = None
     server: ServerSettings = ServerSettings()
@@ -183,6 +190,7 @@ class Settings:
     security: SecuritySettings = SecuritySettings()
     aigne: AigneSettings = AigneSettings()
     limits: LimitsSettings = LimitsSettings()
+    responses: ResponsesSettings = ResponsesSettings()
 
 
 def locate(cli_path: str | None) -> Path:
@@ -211,7 +219,7 @@ def parse(raw: Mapping[str, Any], path: Path, *, secrets: bool = True) -> Settin
         raw,
         "",
         {"server", "database", "upstream", "auth", "log", "providers", "billing", "secrets",
-         "security", "aigne", "limits"},
+         "security", "aigne", "limits", "responses"},
     )  # fmt: skip
     base = path.resolve().parent
 
@@ -287,10 +295,12 @@ def parse(raw: Mapping[str, Any], path: Path, *, secrets: bool = True) -> Settin
     limits = LimitsSettings(**r.table(raw, "limits", dict.fromkeys(LimitsSettings.__slots__, int)))
     for name in LimitsSettings.__slots__:
         r.check(getattr(limits, name) >= 0, f"[limits] {name}", "0 (no limit) or more")
+    responses = ResponsesSettings(**r.table(raw, "responses", {"keep_days": int}))
+    r.check(responses.keep_days >= 0, "[responses] keep_days", "0 (keep) or more days")
     r.done()
     return Settings(
         path, server, database, upstream, auth, log, providers, billing, secrets_, security,
-        aigne=aigne, limits=limits,
+        aigne=aigne, limits=limits, responses=responses,
     )  # fmt: skip
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import structlog
 
-from hubproxy.store import calls, db, writer
+from hubproxy.store import calls, db, responses, writer
 from hubproxy.store.clock import now_ms
 from hubproxy.store.writer import Writer
 
@@ -91,6 +91,15 @@ def sweep(writer: Writer, stale_after_s: float) -> Callable[[], Awaitable[None]]
         reason = f"stale: still processing after {stale_after_s:g} s"
         cutoff = now_ms() - int(stale_after_s * 1000)
         await writer.commit(calls.sweep_op(cutoff, reason))
+
+    return run
+
+
+def prune_responses(writer: Writer, keep_days: int) -> Callable[[], Awaitable[None]]:
+    """Stored Responses API answers older than `keep_days` go."""
+
+    async def run() -> None:
+        await writer.commit(responses.prune(keep_days))
 
     return run
 

@@ -1,6 +1,9 @@
-"""The OpenAI-compatible endpoints under /v1: chat completions, embeddings, models."""
+"""The OpenAI-compatible endpoints under /v1: chat completions, embeddings, models (the list
+and one by id)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import orjson
 from aiohttp import web
@@ -8,7 +11,7 @@ from aiohttp import web
 from hubproxy.api.common import authenticate, call_context, read_json, require
 from hubproxy.api.render import respond
 from hubproxy.api.state import CATALOG, GATEWAY
-from hubproxy.errors import BadRequest
+from hubproxy.errors import BadRequest, NotFound
 
 routes = web.RouteTableDef()
 
@@ -39,16 +42,35 @@ async def embeddings(request: web.Request) -> web.StreamResponse:
     return await respond(request, request.app[GATEWAY].embeddings(ctx))
 
 
+def listed_models(app: web.Application) -> list[dict[str, Any]]:
+    """The model objects the caller may name: what GET /v1/models lists and what
+    GET /v1/models/{id} finds, from the one source."""
+    return [
+        {"id": m["id"], "object": "model", "created": 0, "owned_by": m["owned_by"]}
+        for m in app[CATALOG].current.listed()
+    ]
+
+
 @routes.get("/v1/models")
 async def models(request: web.Request) -> web.Response:
     await authenticate(request)
-    data = [
-        {"id": m["id"], "object": "model", "created": 0, "owned_by": m["owned_by"]}
-        for m in request.app[CATALOG].current.listed()
-    ]
+    data = listed_models(request.app)
     return web.Response(
         body=orjson.dumps({"object": "list", "data": data}), content_type="application/json"
     )
+
+
+@routes.get("/v1/models/{model:.+}")
+async def model(request: web.Request) -> web.Response:
+    """One model object; its id is provider/model (slashes and all)."""
+    await authenticate(request)
+    wanted = request.match_info["model"]
+    found = next((m for m in listed_models(request.app) if m["id"] == wanted), None)
+    if found is None:
+        raise NotFound(
+            f"The model '{wanted}' does not exist.", code="model_not_found", param="model"
+        )
+    return web.Response(body=orjson.dumps(found), content_type="application/json")
 
 
 @routes.get("/health")

@@ -12,6 +12,7 @@ The model name picks the answer (streamed when the request says `"stream": true`
   claude-overloaded    529 overloaded_error
   claude-ratelimited   429 rate_limit_error, with retry-after: 7
   claude-unauthorized  401 authentication_error (also the answer to a wrong x-api-key)
+POST /v1/messages/count_tokens answers {"input_tokens": COUNTED} to any valid request.
 A request with tools whose last turn carries no tool_result gets the captured tool_use answer
 (stream_tool_use.sse / message_tool_use.json). The next request must send back the matching
 tool_use and a tool_result for it; it gets the text answer.
@@ -50,6 +51,7 @@ REPLY_TOOL = (
     "get_weather",
     {"location": "San Francisco, CA", "unit": "celsius"},
 )
+COUNTED = 2095  # what count_tokens answers (the reference example's input_tokens)
 # The text each captured answer says.
 TEXT = {
     "stream_text.sse": "Hello!",
@@ -116,7 +118,21 @@ class FakeAnthropic(Recorder):
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_post("/v1/messages", self.messages)
+        app.router.add_post("/v1/messages/count_tokens", self.count_tokens)
         return app
+
+    async def count_tokens(self, request: web.Request) -> web.StreamResponse:
+        """{"input_tokens": N}, N = COUNTED for any valid request (no max_tokens in it)."""
+        seen = await self.seen(request)
+        if seen.header("x-api-key") != self.key:
+            return await self.error(request, 401, "anthropic/error_authentication.json")
+        body = seen.body
+        problem = check_request(seen, count=True)
+        if problem is None and "max_tokens" in body:
+            problem = "max_tokens: Extra inputs are not permitted"
+        if problem is not None:
+            return await self.invalid(request, problem)
+        return await self.send(request, orjson.dumps({"input_tokens": COUNTED}))
 
     async def messages(self, request: web.Request) -> web.StreamResponse:
         seen = await self.seen(request)
@@ -203,8 +219,8 @@ def _has_tool_result(message: dict[str, Any]) -> bool:
     return any(b.get("type") == "tool_result" for b in _content(message))
 
 
-def check_request(seen: Seen) -> str | None:
-    """What Anthropic would refuse in this request, or None."""
+def check_request(seen: Seen, *, count: bool = False) -> str | None:
+    """What Anthropic would refuse in this request (a count_tokens one if `count`), or None."""
     if seen.header("anthropic-version") != VERSION:
         return f"anthropic-version: header is required (got {seen.header('anthropic-version')})"
     if seen.header("authorization") is not None:
@@ -214,7 +230,7 @@ def check_request(seen: Seen) -> str | None:
         return "the body must be a JSON object"
     if not isinstance(body.get("model"), str) or "/" in body["model"]:
         return f"model: {body.get('model')!r} is not an Anthropic model name"
-    if not isinstance(body.get("max_tokens"), int):
+    if not count and not isinstance(body.get("max_tokens"), int):
         return "max_tokens: Field required"
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:

@@ -14,7 +14,7 @@ The model name picks the behaviour:
 A whole answer honours `n`: n choices, and n times the completion tokens.
 The key can misbehave too: one containing "revoked" gets 401, "limited" gets 429.
 Streams follow OpenAI: with stream_options.include_usage, every chunk has "usage": null and
-a usage-only chunk precedes [DONE].
+a usage-only chunk precedes [DONE]. /v1/responses and /v1/completions: see openai_responses.py.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+
+from tests.fakes import openai_responses
 
 WORDS = ["Hello", " from", " upstream", " ✓"]
 USAGE = {"prompt_tokens": 11, "completion_tokens": 4, "total_tokens": 15}
@@ -50,7 +52,15 @@ class FakeOpenAI:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self.chat)
         app.router.add_post("/v1/embeddings", self.embeddings)
+        app.router.add_post("/v1/responses", self.responses)
+        app.router.add_post("/v1/completions", self.completions)
         return app
+
+    async def responses(self, request: web.Request) -> web.StreamResponse:
+        return await openai_responses.responses(self, request)
+
+    async def completions(self, request: web.Request) -> web.StreamResponse:
+        return await openai_responses.completions(self, request)
 
     async def chat(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()

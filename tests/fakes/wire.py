@@ -63,6 +63,11 @@ class Recorder:
     sent: list[bytes] = field(default_factory=list)
     sizes: Sequence[int] = SMALL_PIECES
     url: str = ""  # the fake's base URL, once it is served
+    # With hold_after = n, an answer stops after its first n SSE events (n blank lines), sets
+    # `holding`, and goes on only once `release` is set: a client can leave mid-stream.
+    hold_after: int = 0
+    holding: asyncio.Event = field(default_factory=asyncio.Event)
+    release: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def seen(self, request: web.Request) -> Seen:
         raw = await request.read()
@@ -89,14 +94,32 @@ class Recorder:
         resp = web.StreamResponse(status=status, headers=headers or {})
         resp.content_type = content_type
         await resp.prepare(request)
-        for piece in pieces(raw, self.sizes):
-            await resp.write(piece)
-            # Two turns of the loop: one for the gateway's socket to read this piece, one for
-            # the gateway to take it from its buffer before the next piece arrives.
-            await asyncio.sleep(0)
-            await asyncio.sleep(0)
+        cut = _after_events(raw, self.hold_after) if self.hold_after else len(raw)
+        for part in (raw[:cut], raw[cut:]):
+            for piece in pieces(part, self.sizes):
+                await resp.write(piece)
+                # Two turns of the loop: one for the gateway's socket to read this piece, one
+                # for the gateway to take it from its buffer before the next piece arrives.
+                await asyncio.sleep(0)
+                await asyncio.sleep(0)
+            if cut < len(raw) and not self.holding.is_set():
+                self.holding.set()
+                await self.release.wait()
         await resp.write_eof()
         return resp
+
+
+def _after_events(raw: bytes, n: int) -> int:
+    """The offset just after the n-th SSE event of `raw` (LF or CRLF lines)."""
+    at = 0
+    for _ in range(n):
+        lf, crlf = raw.find(b"\n\n", at), raw.find(b"\r\n\r\n", at)
+        ends = [(i, size) for i, size in ((lf, 2), (crlf, 4)) if i >= 0]
+        if not ends:
+            return len(raw)
+        i, size = min(ends)
+        at = i + size
+    return at
 
 
 @asynccontextmanager

@@ -117,6 +117,22 @@ class AnthropicProvider:
         )
         return Reply(out, usage)
 
+    def count_tokens_request(self, body: JSON, model: str) -> UpstreamRequest:
+        """An Anthropic-format client's count_tokens request, as it is but for the model."""
+        return UpstreamRequest(
+            f"{self._url}/count_tokens", orjson.dumps({**body, "model": model}), self._headers
+        )
+
+    def count_tokens_reply(self, body: bytes) -> int:
+        """The input_tokens of a count_tokens answer (a 502 if it has none)."""
+        obj = loads(body, "JSON")
+        count = obj.get("input_tokens") if isinstance(obj, dict) else None
+        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+            raise UpstreamError(
+                "The upstream answer has no input_tokens.", code="bad_upstream_response"
+            )
+        return count
+
     def messages_reply(self, body: bytes) -> Reply:
         """An Anthropic answer for an Anthropic-format client: the bytes as they are, and usage."""
         obj = loads(body, "JSON")

@@ -172,7 +172,8 @@ class OpenAIStream:
         choices = obj.get("choices")
         for choice in choices or ():
             delta = choice.get("delta") or {}
-            chars = units(delta.get("content") or "")
+            # A chat chunk's delta, or a legacy completion chunk's text.
+            chars = units(delta.get("content") or choice.get("text") or "")
             for call in delta.get("tool_calls") or ():
                 chars += units((call.get("function") or {}).get("arguments") or "")
             self.text_chars += chars
@@ -198,6 +199,16 @@ class OpenAIStream:
         return self._end
 
 
+def _asking_usage(body: JSON, model: str, stream: bool) -> JSON:
+    """`body` for `model`; a stream asks for the usage chunk (the tap cuts it out again when
+    the client did not ask for it)."""
+    out = {**body, "model": model}
+    if stream and not wants_usage(body):
+        opts = body.get("stream_options")
+        out["stream_options"] = {**(opts if isinstance(opts, dict) else {}), "include_usage": True}
+    return out
+
+
 def _size(data: bytes) -> int:
     """The size of a chunk in billing.tokens units: its length if it is ASCII (as JSON with
     escaped non-ASCII text is), else that of its text."""
@@ -205,27 +216,26 @@ def _size(data: bytes) -> int:
 
 
 class OpenAIProvider:
-    """Chat completions and embeddings against `base_url` (…/v1)."""
+    """Chat completions and embeddings against `base_url` (…/v1); for OpenAI itself (type
+    "openai") also the Responses API and legacy text completions, passed through."""
 
     def __init__(self, settings: ProviderSettings) -> None:
         self.settings = settings
         self._chat_url = f"{settings.base_url}/chat/completions"
         self._embeddings_url = f"{settings.base_url}/embeddings"
         self._headers = dict(settings.headers)
+        # Which of OpenAI's other endpoints the upstream serves: OpenAI's own API does; the
+        # demo (answered in the process) and Azure's per-deployment URLs do not.
+        native = settings.type == "openai"
+        self.speaks_responses = native
+        self.speaks_completions = native
 
     def auth_headers(self, api_key: str) -> dict[str, str]:
         # A server without keys (a local vLLM, or the demo) gets no Authorization header.
         return {"Authorization": f"Bearer {api_key}"} if api_key else {}
 
     def chat_request(self, body: JSON, model: str, stream: bool) -> UpstreamRequest:
-        out = dict(body)
-        out["model"] = model
-        if stream and not wants_usage(body):
-            opts = body.get("stream_options")
-            out["stream_options"] = {
-                **(opts if isinstance(opts, dict) else {}),
-                "include_usage": True,
-            }
+        out = _asking_usage(body, model, stream)
         return UpstreamRequest(self._chat_url, orjson.dumps(out), self._headers)
 
     def chat_reply(self, body: bytes) -> Reply:
@@ -241,6 +251,27 @@ class OpenAIProvider:
         return UpstreamRequest(
             self._embeddings_url, orjson.dumps({**body, "model": model}), self._headers
         )
+
+    def responses_request(self, body: JSON, model: str) -> UpstreamRequest:
+        """A Responses API request (its history already in `input`), for the model."""
+        return UpstreamRequest(
+            f"{self.settings.base_url}/responses",
+            orjson.dumps({**body, "model": model}),
+            self._headers,
+        )
+
+    def completions_request(self, body: JSON, model: str, stream: bool) -> UpstreamRequest:
+        """A legacy text completions request (its stream is tapped by `chat_stream`'s)."""
+        out = _asking_usage(body, model, stream)
+        return UpstreamRequest(
+            f"{self.settings.base_url}/completions", orjson.dumps(out), self._headers
+        )
+
+    def completions_reply(self, body: bytes) -> Reply:
+        obj = loads(body, "JSON")
+        if not isinstance(obj, dict) or "choices" not in obj:
+            raise UpstreamError("The upstream answer has no choices.", code="bad_upstream_response")
+        return Reply(body, usage_of(obj.get("usage")))
 
     def embeddings_reply(self, body: bytes) -> Reply:
         obj = loads(body, "JSON")

@@ -23,6 +23,7 @@ from hubproxy.providers.openai.responses_object import response_from_chat, respo
 from hubproxy.providers.openai.responses_options import options
 from hubproxy.providers.openai.responses_passthrough import (
     ResponsesPassthrough,
+    continued,
     usage_of_response,
 )
 from hubproxy.providers.openai.responses_stream import ResponsesStreamFromChat
@@ -31,6 +32,7 @@ __all__ = [
     "ResponsesPassthrough",
     "ResponsesStreamFromChat",
     "chat_request_from_responses",
+    "continued",
     "input_items",
     "response_from_chat",
     "response_id",

@@ -2,7 +2,9 @@
 
 For a /v1/responses call to an OpenAI-type upstream: every event goes on untouched; the
 terminal event (`response.completed` or `response.incomplete`) carries the Response object,
-whose usage is tapped and which is kept for storage, and is held back for `end()`. An `error`
+whose usage is tapped and which is kept for storage, and is held back for `end()`. The one
+change: a conversation continued from a stored response (the gateway sent its history, not
+the id) gets that `previous_response_id` back in the events that carry the Response. An `error`
 event or `response.failed` from the upstream is raised as a HubError; `error_event` then sends
 the upstream's own event on.
 """
@@ -14,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from hubproxy.billing.tokens import units
 from hubproxy.errors import HubError, UpstreamError, from_upstream
 from hubproxy.providers.base import JSON, Usage
 from hubproxy.providers.openai.provider import loads
@@ -21,6 +24,8 @@ from hubproxy.providers.sse import Event, encode
 
 TERMINAL = frozenset({"response.completed", "response.incomplete"})
 FAILURE = frozenset({"response.failed", "error"})
+# The events that carry the Response object itself.
+SHELLS = frozenset({"response.created", "response.in_progress", "response.queued"})
 _DELTAS = frozenset({"response.output_text.delta", "response.function_call_arguments.delta"})
 _SEQUENCE = re.compile(rb'"sequence_number"\s*:\s*(\d+)')
 _TYPE = re.compile(rb'"type"\s*:\s*"([a-z_.]+)"')
@@ -48,6 +53,17 @@ def usage_of_response(body: bytes) -> Usage | None:
     return responses_usage(obj.get("usage"))
 
 
+def continued(body: bytes, previous_response_id: str | None) -> bytes:
+    """A whole Response with the conversation's previous_response_id (see the module)."""
+    if previous_response_id is None:
+        return body
+    obj = loads(body, "JSON")
+    if not isinstance(obj, dict):
+        return body
+    obj["previous_response_id"] = previous_response_id
+    return orjson.dumps(obj)
+
+
 def _failure(obj: JSON) -> HubError:
     """The HubError for an upstream `error` event or a failed response."""
     err: JSON = obj
@@ -69,14 +85,19 @@ def _failure(obj: JSON) -> HubError:
 class ResponsesPassthrough:
     """Responses events from an OpenAI-type upstream, untouched, with the usage tapped."""
 
-    __slots__ = ("_end", "_failure", "_seq", "finished", "response", "text_chars", "usage")
+    __slots__ = (
+        "_end", "_failure", "_previous", "_seq", "finished", "prompt_tokens", "response",
+        "text_chars", "usage",
+    )  # fmt: skip
 
-    def __init__(self) -> None:
+    def __init__(self, previous_response_id: str | None = None) -> None:
+        self._previous = previous_response_id
         self._end = b""
         self._failure = b""  # the upstream's own failure event, sent on by error_event
         self._seq = -1  # the last sequence_number seen
         self.response: JSON | None = None  # the final Response object, for storage
         self.usage: Usage | None = None
+        self.prompt_tokens: int | None = None  # the usage comes whole, at the end
         self.finished = False
         self.text_chars = 0
 
@@ -94,13 +115,23 @@ class ResponsesPassthrough:
         if kind in _DELTAS:
             obj = loads(data, "stream data")
             delta = obj.get("delta") if isinstance(obj, dict) else None
-            self.text_chars += len(delta) if isinstance(delta, str) else 0
+            self.text_chars += units(delta) if isinstance(delta, str) else 0
         elif kind in TERMINAL or kind in FAILURE:
-            return self._terminal(kind, data, event.raw)
+            return self._terminal(kind, data, event)
+        elif kind in SHELLS and self._previous is not None:
+            return self._continued(loads(data, "stream data"), event)[1]
         return event.raw
 
-    def _terminal(self, kind: str, data: bytes, raw: bytes) -> bytes:
-        obj = loads(data, "stream data")
+    def _continued(self, obj: Any, event: Event) -> tuple[Any, bytes]:
+        """The event with the conversation's previous_response_id in its Response."""
+        response = obj.get("response") if isinstance(obj, dict) else None
+        if self._previous is None or not isinstance(response, dict):
+            return obj, event.raw
+        response["previous_response_id"] = self._previous
+        return obj, encode(orjson.dumps(obj), event.event)
+
+    def _terminal(self, kind: str, data: bytes, event: Event) -> bytes:
+        obj, raw = self._continued(loads(data, "stream data"), event)
         if not isinstance(obj, dict):
             raise UpstreamError("The upstream sent a stream event that is not an object.")
         response = obj.get("response")

@@ -57,9 +57,10 @@ class ResponsesStreamFromChat:
     usage, finished and text_chars follow the inner translator. When it finishes, `feed`
     closes the open output item; `end()` gives the held terminal event (`response.completed`,
     or `response.incomplete` when the output was cut by the token limit), written with the
-    usage as it stands then, so an estimate the pipeline puts into `usage` is what the client
-    sees. `error_event` renders a failure as `response.failed`. `response` is the final
-    Response object, for storage, once the stream has ended either way.
+    usage as it stands then: `settled` puts the recorded usage there (an estimate, when the
+    upstream gave none), so what the client sees is what the log says. `error_event` renders
+    a failure as `response.failed`. `final()` is the finished Response object, for storage;
+    `response` the object as it stands.
     """
 
     __slots__ = (
@@ -74,6 +75,7 @@ class ResponsesStreamFromChat:
         "_response",
         "_seq",
         "finished",
+        "prompt_tokens",
         "text_chars",
         "usage",
     )
@@ -99,6 +101,7 @@ class ResponsesStreamFromChat:
         self._finish: str | None = None
         self._reasoning = 0
         self.usage: Usage | None = None
+        self.prompt_tokens: int | None = None
         self.finished = False
         self.text_chars = 0
 
@@ -117,18 +120,29 @@ class ResponsesStreamFromChat:
             if isinstance(obj, dict):
                 out.append(self._chunk(obj))
         self.usage = self._inner.usage
+        self.prompt_tokens = self._inner.prompt_tokens
         self.text_chars = self._inner.text_chars
         if self._inner.finished and not self.finished:
             out.append(self._start() + self._close())
             self.finished = True
         return b"".join(out)
 
-    def end(self) -> bytes:
-        """The terminal event, held back until the call is recorded."""
+    def settled(self, usage: Usage, credits_micro: int) -> None:
+        """The call's recorded usage (the upstream's, or the gateway's estimate of a stream
+        that gave none): what response.completed reports."""
+        self.usage = usage
+
+    def final(self) -> JSON:
+        """The finished Response object: its output items, status and usage."""
         finish(self._response, self._finish, self.usage, self._reasoning)
         self._response["output"] = [item.json() for item in self._items]
-        kind = "response.incomplete" if self._response["status"] == "incomplete" else None
-        return self._event(kind or "response.completed", response=self._response)
+        return self._response
+
+    def end(self) -> bytes:
+        """The terminal event, held back until the call is recorded."""
+        response = self.final()
+        kind = "response.incomplete" if response["status"] == "incomplete" else None
+        return self._event(kind or "response.completed", response=response)
 
     def error_event(self, err: HubError) -> bytes:
         """A failure after the stream has begun, as `response.failed` (with what was produced
