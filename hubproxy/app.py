@@ -16,6 +16,7 @@ from hubproxy.api import (
     middleware,
     native,
     openai,
+    openapi,
     user,
     user_keys,
 )  # fmt: skip
@@ -68,10 +69,9 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(openai.routes)
     app.add_routes(native.routes)
     app[middleware.ERROR_BODIES] = native.ERROR_BODIES
-    app.add_routes(user.routes)
-    app.add_routes(admin.routes)
-    app.add_routes(user_keys.routes)
-    app.add_routes(admin_users.routes)
+    for api in (user.api, admin.api, user_keys.api, admin_users.api):
+        api.install(app)  # each /api route with its schema: see docs/api-routes.md
+    app.add_routes(openapi.routes)
     ui.setup(app, settings)  # the dashboard: pages, static files, session middlewares
     catalog_admin.install(app)
     app.cleanup_ctx.append(_resources)
