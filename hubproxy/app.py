@@ -71,7 +71,7 @@ def create_app(settings: Settings) -> web.Application:
     app[middleware.ERROR_BODIES] = native.ERROR_BODIES
     for api in (user.api, admin.api, user_keys.api, admin_users.api):
         api.install(app)  # each /api route with its schema: see docs/api-routes.md
-    app.add_routes(openapi.routes)
+    openapi.install(app)
     ui.setup(app, settings)  # the dashboard: pages, static files, session middlewares
     catalog_admin.install(app)
     app.cleanup_ctx.append(_resources)

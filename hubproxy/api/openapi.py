@@ -32,15 +32,20 @@ ERRORS = {
     503: "The change could not be made now; nothing was applied.",
 }
 DOCUMENT = web.AppKey("openapi_document", bytes)
-routes = web.RouteTableDef()
 
 
-@routes.get("/openapi.json")
+def install(app: web.Application) -> None:
+    """Serve GET /openapi.json, written once at start-up, when every route is in place."""
+    app.router.add_get("/openapi.json", openapi_json)
+    app.on_startup.append(_write)
+
+
+async def _write(app: web.Application) -> None:
+    app[DOCUMENT] = orjson.dumps(document(app.get(OPERATIONS, [])))
+
+
 async def openapi_json(request: web.Request) -> web.Response:
-    app = request.app
-    if DOCUMENT not in app:  # built once: the routes are fixed when the app starts
-        app[DOCUMENT] = orjson.dumps(document(app.get(OPERATIONS, [])))
-    return web.Response(body=app[DOCUMENT], content_type="application/json")
+    return web.Response(body=request.app[DOCUMENT], content_type="application/json")
 
 
 def document(operations: list[Operation]) -> dict[str, Any]:
