@@ -23,6 +23,7 @@ from hubproxy.api import (
     middleware,
     native,
     openai,
+    openapi,
     responses,
     user,
     user_keys,
@@ -91,11 +92,10 @@ def create_app(settings: Settings) -> web.Application:
         **native.ERROR_BODIES,
         **aigne_common.error_bodies(settings.aigne.payment_link, aigne_paths),
     }
-    app.add_routes(user.routes)
-    app.add_routes(admin.routes)
-    app.add_routes(user_keys.routes)
-    app.add_routes(admin_users.routes)
+    for api in (user.api, admin.api, user_keys.api, admin_users.api):
+        api.install(app)  # each /api route with its schema: see docs/api-routes.md
     app.add_routes(admin_limits.routes)
+    openapi.install(app)
     ui.setup(app, settings)  # the dashboard: pages, static files, session middlewares
     catalog_admin.install(app)
     app.cleanup_ctx.append(_resources)

@@ -7,37 +7,28 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import msgspec
 from aiohttp import web
+from msgspec import UNSET
 
+from hubproxy.api import shapes
 from hubproxy.api import user as views
-from hubproxy.api.common import authenticate, read_json
+from hubproxy.api.common import admin
+from hubproxy.api.schema import Api
 from hubproxy.api.state import CREDITS, RATES, READER, WRITER
 from hubproxy.billing.pricing import (
-    KINDS,
     MAX_BALANCE,
     given_rates,
     margin_rates,
-    only,
     signed_amount,
 )
 from hubproxy.errors import BadRequest, NotFound, ServiceUnavailable
 from hubproxy.gateway.auth import Principal
 from hubproxy.store import ledger, reports
 
-routes = web.RouteTableDef()
+api = Api()
 
-CREDIT_FIELDS = frozenset({"user", "amount", "kind", "note"})
-SET_FIELDS = frozenset({"rates", "dry_run"})
-MARGIN_FIELDS = frozenset({"unit_costs", "margin_percent", "credit_price", "dry_run"})
-
-
-async def admin(request: web.Request) -> Principal:
-    """The caller, if an admin or owner. A member gets the answer of a route that does not
-    exist: the admin API is not theirs to discover, and nothing they sent is read."""
-    principal = await authenticate(request)
-    if not principal.is_admin:
-        raise NotFound(f"Unknown route: {request.method} {request.path}", code="unknown_route")
-    return principal
+__all__ = ["admin", "api", "user_named"]
 
 
 async def user_named(request: web.Request, name: Any) -> dict[str, Any]:
@@ -57,43 +48,36 @@ async def user_filter(request: web.Request) -> tuple[int | None, str | None]:
     return found["id"], found["name"]
 
 
-@routes.get("/api/admin/usage")
-async def admin_usage(request: web.Request) -> web.Response:
-    await admin(request)
-    views.check_params(request, views.USAGE_PARAMS | {"user"})
+@api.get("/api/admin/usage", ok=shapes.Usage, admin=True)
+async def admin_usage(request: web.Request, query: shapes.AdminUsageQuery) -> web.Response:
+    """Everyone's usage (or ?user='s) between ?from= and ?to=, grouped by ?group_by=."""
     user_id, name = await user_filter(request)
     return await views.usage_reply(request, user_id, name)
 
 
-@routes.get("/api/admin/calls")
-async def admin_calls(request: web.Request) -> web.StreamResponse:
-    await admin(request)
-    views.check_params(request, views.CALL_PARAMS | {"user", "format"})
+@api.get("/api/admin/calls", ok=shapes.CallList, admin=True, csv=True)
+async def admin_calls(request: web.Request, query: shapes.AdminCallsQuery) -> web.StreamResponse:
+    """Everyone's calls (or ?user='s), newest first, a page at a time (or as CSV)."""
     user_id, _ = await user_filter(request)
     return await views.listing_reply(request, user_id)
 
 
-@routes.get("/api/admin/calls/{call_id}")
+@api.get("/api/admin/calls/{call_id}", ok=shapes.Call, admin=True)
 async def admin_call(request: web.Request) -> web.Response:
-    await admin(request)
+    """Anyone's call."""
     return await views.call_reply(request, None)
 
 
-@routes.get("/api/admin/credits")
-async def admin_grants(request: web.Request) -> web.Response:
+@api.get("/api/admin/credits", ok=shapes.GrantHistory, admin=True)
+async def admin_grants(request: web.Request, query: shapes.LedgerQuery) -> web.Response:
     """Grants, refunds and adjustments, newest first, with the admin who made each (null from
     the CLI): ?user= one user's, ?limit=, ?cursor= from next_cursor."""
-    await admin(request)
-    views.check_params(request, frozenset({"user", "limit", "cursor"}))
-    user_id, _ = await user_filter(request)
-    limit = views.page_limit(request)
-    raw = request.query.get("cursor")
-    if raw is not None and not views.DIGITS.match(raw):
-        raise BadRequest("'cursor' must be an id from 'next_cursor'.", param="cursor")
-    rows = await ledger.grants(
-        request.app[READER], user_id=user_id, before=None if raw is None else int(raw),
-        limit=limit + 1,
-    )  # fmt: skip
+    user_id = None
+    if query.user is not UNSET:
+        user_id = (await user_named(request, query.user))["id"]
+    limit = 50 if query.limit is UNSET else query.limit
+    before = None if query.cursor is UNSET else int(query.cursor)
+    rows = await ledger.grants(request.app[READER], user_id=user_id, before=before, limit=limit + 1)
     data = [
         {**r, **views.money("amount", r["amount"]), "created_at": reports.iso(r["created_at"])}
         for r in rows[:limit]
@@ -102,22 +86,18 @@ async def admin_grants(request: web.Request) -> web.Response:
     return views.reply({"object": "list", "data": data, "next_cursor": next_cursor})
 
 
-@routes.post("/api/admin/credits")
-async def admin_credits(request: web.Request) -> web.Response:
-    """Grant (refund, adjust) a user's credits. The balance moves once the ledger row, which
-    names the granting admin, is committed: never before, and not at all if it fails."""
-    principal = await admin(request)
-    views.check_params(request, frozenset())
-    body = await read_json(request)
-    only(body, CREDIT_FIELDS)
-    kind = body.get("kind", "grant")
-    if kind not in KINDS:
-        raise BadRequest("'kind' must be one of: grant, adjustment, refund.", param="kind")
-    amount = signed_amount(body.get("amount"), negative_ok=kind == "adjustment")
-    note = body.get("note", "")
-    if not isinstance(note, str) or len(note) > 1000:
-        raise BadRequest("'note' must be a string of at most 1000 characters.", param="note")
-    target = await user_named(request, body.get("user"))
+@api.post("/api/admin/credits", ok=shapes.Granted, admin=True, errors=(503,))
+async def admin_credits(
+    request: web.Request, caller: Principal, body: shapes.Grant
+) -> web.Response:
+    """Grant, adjust or refund a user's credits; the answer has their new balance. The balance
+    moves once the ledger row, which names the granting admin, is committed: never before, and
+    not at all if it fails."""
+    principal = caller
+    kind = body.kind
+    amount = signed_amount(body.amount, negative_ok=kind == "adjustment")
+    note = body.note
+    target = await user_named(request, body.user)
     credits = request.app[CREDITS]
     if abs(credits.balances.get(target["id"], 0) + amount) > MAX_BALANCE:
         raise BadRequest("That would take the balance out of range.", param="amount")
@@ -137,26 +117,22 @@ async def admin_credits(request: web.Request) -> web.Response:
     )  # fmt: skip
 
 
-@routes.get("/api/admin/rates")
+@api.get("/api/admin/rates", ok=shapes.RateList, admin=True)
 async def admin_rates(request: web.Request) -> web.Response:
-    await admin(request)
-    views.check_params(request, frozenset())
+    """Every rate as stored, in decimal strings of credits."""
     return views.reply({"object": "list", "data": await reports.rates(request.app[READER])})
 
 
-@routes.put("/api/admin/rates")
-async def admin_set_rates(request: web.Request) -> web.Response:
-    """Set rates as given ({"rates": [...]}) or as unit costs plus a margin ({"unit_costs":
-    [...], "margin_percent", "credit_price"}); "dry_run" shows the change without making it."""
-    await admin(request)
-    views.check_params(request, frozenset())
-    body = await read_json(request)
-    bulk = "unit_costs" in body
-    only(body, MARGIN_FIELDS if bulk else SET_FIELDS)
-    dry_run = body.get("dry_run", False)
-    if not isinstance(dry_run, bool):
-        raise BadRequest("'dry_run' must be true or false.", param="dry_run")
-    new = margin_rates(body) if bulk else given_rates(body)
+@api.put("/api/admin/rates", ok=shapes.RateChanges, admin=True)
+async def admin_set_rates(request: web.Request, body: shapes.RatesChange) -> web.Response:
+    """Set rates as given, or as unit costs plus a margin.
+
+    Either {"rates": [...]} or {"unit_costs": [...], "margin_percent", "credit_price"};
+    "dry_run" shows the change without making it."""
+    sent = msgspec.to_builtins(body)
+    bulk = "unit_costs" in sent
+    dry_run = body.dry_run
+    new = margin_rates(sent) if bulk else given_rates(sent)
     reader = request.app[READER]
     old = {(r["model"], r["type"]): r for r in await reports.rates(reader)}
     changes = []
@@ -177,10 +153,9 @@ async def admin_set_rates(request: web.Request) -> web.Response:
     return views.reply({"dry_run": dry_run, "applied": not dry_run, "data": changes})
 
 
-@routes.get("/api/admin/users")
+@api.get("/api/admin/users", ok=shapes.UserList, admin=True)
 async def admin_users(request: web.Request) -> web.Response:
-    await admin(request)
-    views.check_params(request, frozenset())
+    """Every user, with their number of active keys and their balance."""
     data = [
         {**u, **views.balance(request.app, u["id"])}
         for u in await reports.users(request.app[READER])

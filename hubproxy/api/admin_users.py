@@ -3,47 +3,33 @@ role, a user's keys and grant history. Admins and owners only; to a member none 
 
 from __future__ import annotations
 
-import re
-
 from aiohttp import web
 
-from hubproxy.api.admin import admin, user_named
-from hubproxy.api.common import read_json
+from hubproxy.api import shapes
+from hubproxy.api.admin import user_named
+from hubproxy.api.schema import Api
 from hubproxy.api.state import FOLLOWER, READER, WRITER
-from hubproxy.api.user import check_params, page_limit, reply
-from hubproxy.billing.pricing import only
+from hubproxy.api.user import page_limit, reply
 from hubproxy.errors import BadRequest
 from hubproxy.gateway import auth
 from hubproxy.store import accounts, reports
 
-routes = web.RouteTableDef()
-
-USER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
-CREATE_FIELDS = frozenset({"name", "role"})
-ROLE_FIELDS = frozenset({"role"})
+api = Api()
 
 
-def _role(value: object, caller: auth.Principal) -> str:
-    if value not in auth.ROLES:
-        raise BadRequest("'role' must be one of: owner, admin, member.", param="role")
+def _role(value: str, caller: auth.Principal) -> str:
     if value == "owner" and caller.role != "owner":
         raise BadRequest("Only an owner can make another owner.", param="role")
-    return str(value)
+    return value
 
 
-@routes.post("/api/admin/users")
-async def create_user(request: web.Request) -> web.Response:
-    caller = await admin(request)
-    check_params(request, frozenset())
-    body = await read_json(request)
-    only(body, CREATE_FIELDS)
-    name = body.get("name")
-    if not isinstance(name, str) or not USER_NAME.match(name):
-        raise BadRequest(
-            "'name' must be 1 to 64 letters, digits or . _ @ -, starting with a letter or digit.",
-            param="name",
-        )
-    role = _role(body.get("role", "member"), caller)
+@api.post("/api/admin/users", ok=shapes.UserCreated, admin=True, errors=(409,))
+async def create_user(
+    request: web.Request, caller: auth.Principal, body: shapes.NewUser
+) -> web.Response:
+    """Create a user with a first key, which this answer shows once."""
+    name = body.name
+    role = _role(body.role, caller)
     reader = request.app[READER]
     if await reports.user_by_name(reader, name) is not None:
         raise BadRequest(
@@ -59,14 +45,13 @@ async def create_user(request: web.Request) -> web.Response:
     return reply({**user, "key": key})
 
 
-@routes.patch("/api/admin/users/{name}")
-async def set_role(request: web.Request) -> web.Response:
-    caller = await admin(request)
-    check_params(request, frozenset())
-    body = await read_json(request)
-    only(body, ROLE_FIELDS)
+@api.patch("/api/admin/users/{name}", ok=shapes.User, admin=True)
+async def set_role(
+    request: web.Request, caller: auth.Principal, body: shapes.RoleChange
+) -> web.Response:
+    """Change a user's role; the next call with their keys has it."""
     user = await user_named(request, request.match_info["name"])
-    role = _role(body.get("role"), caller)
+    role = _role(body.role, caller)
     if user["role"] == "owner" and caller.role != "owner":
         raise BadRequest("Only an owner can change an owner's role.", param="role")
     await request.app[WRITER].commit(accounts.set_role(user["id"], role))
@@ -74,19 +59,16 @@ async def set_role(request: web.Request) -> web.Response:
     return reply({**user, "role": role})
 
 
-@routes.get("/api/admin/users/{name}/keys")
+@api.get("/api/admin/users/{name}/keys", ok=shapes.KeyList, admin=True)
 async def user_keys(request: web.Request) -> web.Response:
-    await admin(request)
-    check_params(request, frozenset())
+    """A user's keys, newest first: prefix and label, never the key."""
     user = await user_named(request, request.match_info["name"])
     return reply({"object": "list", "data": await reports.keys(request.app[READER], user["id"])})
 
 
-@routes.get("/api/admin/users/{name}/grants")
-async def grant_history(request: web.Request) -> web.Response:
+@api.get("/api/admin/users/{name}/grants", ok=shapes.GrantList, admin=True)
+async def grant_history(request: web.Request, query: shapes.GrantsQuery) -> web.Response:
     """Grants, adjustments and refunds of one user, newest first (?limit=, default 50)."""
-    await admin(request)
-    check_params(request, frozenset({"limit"}))
     user = await user_named(request, request.match_info["name"])
     rows = await reports.grants(request.app[READER], user["id"], page_limit(request))
     return reply({"object": "list", "user": user["name"], "data": rows})

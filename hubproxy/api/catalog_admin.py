@@ -13,13 +13,14 @@ import sqlite3
 import time
 from typing import Any
 
+import msgspec
 from aiohttp import web
 from aiohttp.resolver import ThreadedResolver
 
-from hubproxy.api.admin import admin
-from hubproxy.api.common import read_json
+from hubproxy.api import catalog_shapes as shapes
+from hubproxy.api.schema import Api, Struct
 from hubproxy.api.state import CATALOG, READER, SETTINGS, WRITER
-from hubproxy.api.user import check_params, reply
+from hubproxy.api.user import reply
 from hubproxy.catalog import sealing, validate
 from hubproxy.catalog.live import LiveCatalog
 from hubproxy.catalog.names import check_model_name
@@ -30,7 +31,7 @@ from hubproxy.errors import BadRequest, Forbidden, HubError, NotFound, ServiceUn
 from hubproxy.store import catalog as store
 from hubproxy.store.writer import Op
 
-routes = web.RouteTableDef()
+api = Api()
 
 
 class Conflict(HubError):
@@ -43,21 +44,23 @@ def install(app: web.Application) -> None:
     """Register the routes (the catalogue itself is a core resource: see app.py)."""
     from hubproxy.api import catalog_models  # its handlers use the helpers here
 
-    app.add_routes(routes)
-    app.add_routes(catalog_models.routes)
+    api.install(app)
+    catalog_models.api.install(app)
 
 
 # --- helpers ---------------------------------------------------------------------------
 
 
-async def begin(request: web.Request) -> LiveCatalog:
-    await admin(request)
-    check_params(request, frozenset())
+def begin(request: web.Request) -> LiveCatalog:
+    """The live catalogue (the route checked the caller is an admin)."""
     return request.app[CATALOG]
 
 
-async def _body(request: web.Request) -> dict[str, Any]:
-    return await read_json(request)
+def sent(body: Struct) -> dict[str, Any]:
+    """The fields of a decoded body that were sent (or have a default), for the checks in
+    hubproxy.catalog.validate."""
+    out: dict[str, Any] = msgspec.to_builtins(body)
+    return out
 
 
 async def commit(request: web.Request, *ops: Op) -> Catalog:
@@ -148,17 +151,19 @@ async def _credential_rows(request: web.Request) -> list[dict[str, Any]]:
 # --- providers ---------------------------------------------------------------------------
 
 
-@routes.get("/api/admin/providers")
+@api.get("/api/admin/providers", ok=shapes.ProviderList, admin=True)
 async def list_providers(request: web.Request) -> web.Response:
-    live = await begin(request)
+    """Every provider, from the config file (read-only here) and the database."""
+    live = begin(request)
     data = [p.view() for p in live.current.providers.values()]
     return reply({"object": "list", "data": sorted(data, key=lambda p: p["name"])})
 
 
-@routes.post("/api/admin/providers")
-async def create_provider(request: web.Request) -> web.Response:
-    live = await begin(request)
-    values = validate.provider(await _body(request))
+@api.post("/api/admin/providers", ok=shapes.Provider, admin=True, errors=(409,))
+async def create_provider(request: web.Request, body: shapes.NewProvider) -> web.Response:
+    """Add a provider; servers pick it up within 2 s."""
+    live = begin(request)
+    values = validate.provider(sent(body))
     if values["base_url"]:
         values["base_url"] = await _base_url(request, values["base_url"])
     if values["name"] in live.current.providers:
@@ -172,9 +177,10 @@ async def create_provider(request: web.Request) -> web.Response:
     return reply(_provider(cat, pid).view())
 
 
-@routes.get("/api/admin/providers/{id}")
+@api.get("/api/admin/providers/{id}", ok=shapes.ProviderDetail, admin=True)
 async def get_provider(request: web.Request) -> web.Response:
-    live = await begin(request)
+    """A provider (by id or name) with its credentials, keys masked."""
+    live = begin(request)
     entry = _provider(live.current, request.match_info["id"])
     if entry.source == "config":
         creds = _config_credentials(live, entry)
@@ -184,12 +190,13 @@ async def get_provider(request: web.Request) -> web.Response:
     return reply({**entry.view(), "credentials": creds})
 
 
-@routes.patch("/api/admin/providers/{id}")
-async def update_provider(request: web.Request) -> web.Response:
-    live = await begin(request)
+@api.patch("/api/admin/providers/{id}", ok=shapes.Provider, admin=True, errors=(403, 409))
+async def update_provider(request: web.Request, body: shapes.ProviderChange) -> web.Response:
+    """Change a provider (by id or name); what is not sent stays."""
+    live = begin(request)
     entry = _provider(live.current, request.match_info["id"])
     _writable(entry)
-    changes = validate.provider(await _body(request), partial=True)
+    changes = validate.provider(sent(body), partial=True)
     if changes.get("name", entry.name) != entry.name:
         raise BadRequest(
             "'name' cannot change: catalogue rows and aliases refer to it. Add a new provider.",
@@ -212,9 +219,10 @@ async def update_provider(request: web.Request) -> web.Response:
     return reply(_provider(cat, entry.id).view())
 
 
-@routes.delete("/api/admin/providers/{id}")
+@api.delete("/api/admin/providers/{id}", ok=shapes.Deleted, admin=True, errors=(403, 409))
 async def delete_provider(request: web.Request) -> web.Response:
-    live = await begin(request)
+    """Remove a provider and its credentials; refused while an alias needs it."""
+    live = begin(request)
     entry = _provider(live.current, request.match_info["id"])
     _writable(entry)
     still_valid(
@@ -229,9 +237,10 @@ async def delete_provider(request: web.Request) -> web.Response:
 # --- credentials -------------------------------------------------------------------------
 
 
-@routes.get("/api/admin/providers/{id}/credentials")
+@api.get("/api/admin/providers/{id}/credentials", ok=shapes.CredentialList, admin=True)
 async def list_credentials(request: web.Request) -> web.Response:
-    live = await begin(request)
+    """A provider's credentials: state, last error, use in the last hour; keys masked."""
+    live = begin(request)
     entry = _provider(live.current, request.match_info["id"])
     if entry.source == "config":
         return reply({"object": "list", "data": _config_credentials(live, entry)})
@@ -256,12 +265,16 @@ def _sealing_key(live: LiveCatalog, rows: list[dict[str, Any]]) -> sealing.Maste
     return live.key
 
 
-@routes.post("/api/admin/providers/{id}/credentials")
-async def create_credential(request: web.Request) -> web.Response:
-    live = await begin(request)
+@api.post(
+    "/api/admin/providers/{id}/credentials", ok=shapes.Credential, admin=True,
+    errors=(403, 409, 503),
+)  # fmt: skip
+async def create_credential(request: web.Request, body: shapes.NewCredential) -> web.Response:
+    """Add a credential; its key is sealed at rest and never shown again."""
+    live = begin(request)
     entry = _provider(live.current, request.match_info["id"])
     _writable(entry)
-    values = validate.credential(await _body(request))
+    values = validate.credential(sent(body))
     rows = await _credential_rows(request)
     key = _sealing_key(live, rows)
     if any(r["provider_id"] == entry.id and r["label"] == values["label"] for r in rows):
@@ -297,11 +310,12 @@ async def _stored_credential(request: web.Request) -> tuple[dict[str, Any], list
     return row, rows
 
 
-@routes.patch("/api/admin/credentials/{id}")
-async def update_credential(request: web.Request) -> web.Response:
-    live = await begin(request)
+@api.patch("/api/admin/credentials/{id}", ok=shapes.Credential, admin=True, errors=(409, 503))
+async def update_credential(request: web.Request, body: shapes.CredentialChange) -> web.Response:
+    """Change a credential: label, weight, enabled, or a new key (sealed)."""
+    live = begin(request)
     row, rows = await _stored_credential(request)
-    changes = validate.credential(await _body(request), partial=True)
+    changes = validate.credential(sent(body), partial=True)
     ops: list[Op] = []
     if "key" in changes:
         key = _sealing_key(live, rows)
@@ -317,19 +331,20 @@ async def update_credential(request: web.Request) -> web.Response:
     return await _one_credential(request, row["id"])
 
 
-@routes.delete("/api/admin/credentials/{id}")
+@api.delete("/api/admin/credentials/{id}", ok=shapes.Deleted, admin=True, errors=(409,))
 async def delete_credential(request: web.Request) -> web.Response:
-    await begin(request)
+    """Remove a credential."""
+    begin(request)
     row, _ = await _stored_credential(request)
     await commit(request, store.delete_credential(row["id"]))
     return reply({"id": row["id"], "deleted": True})
 
 
-@routes.post("/api/admin/credentials/{id}/test")
-async def test_credential(request: web.Request) -> web.Response:
-    live = await begin(request)
-    body = await read_json(request) if request.can_read_body else {}
-    validate.only(body, frozenset({"model"}))
+@api.post("/api/admin/credentials/{id}/test", ok=shapes.ProbeAnswer, admin=True, errors=(409,))
+async def test_credential(request: web.Request, body: shapes.CredentialTest | None) -> web.Response:
+    """Make a real minimal call with a credential; its state follows the answer."""
+    live = begin(request)
+    model_sent = None if body is None or isinstance(body.model, msgspec.UnsetType) else body.model
     cat = live.current
     cid = request.match_info["id"]
     cred = cat.credentials.get(cid)
@@ -340,14 +355,14 @@ async def test_credential(request: web.Request) -> web.Response:
             code="credential_disabled",
         )
     entry = cat.providers[cred.provider]
-    model = pick_model(entry, cat.offered(entry.name), body.get("model"))
+    model = pick_model(entry, cat.offered(entry.name), model_sent)
     if model is None:
         raise BadRequest(
             f"Provider '{entry.name}' has no catalogue model to test with; name one: "
             '{"model": "..."}.',
             param="model",
         )
-    if "model" in body:
+    if model_sent is not None:
         check_model_name(model)
     settings = request.app[SETTINGS]
     guard = GuardedResolver(

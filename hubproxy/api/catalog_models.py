@@ -8,15 +8,17 @@ from typing import Any
 
 from aiohttp import web
 
+from hubproxy.api import catalog_shapes as shapes
 from hubproxy.api.catalog_admin import (
     Conflict,
     alias_doc,
     begin,
     commit,
     new_id,
+    sent,
     still_valid,
 )
-from hubproxy.api.common import read_json
+from hubproxy.api.schema import Api
 from hubproxy.api.user import reply
 from hubproxy.catalog import validate
 from hubproxy.catalog.live import LiveCatalog
@@ -24,7 +26,7 @@ from hubproxy.catalog.snapshot import Catalog, ModelEntry, offer_map
 from hubproxy.errors import BadRequest, NotFound
 from hubproxy.store import catalog as store
 
-routes = web.RouteTableDef()
+api = Api()
 
 
 def _view(live: LiveCatalog, m: ModelEntry) -> dict[str, Any]:
@@ -42,9 +44,10 @@ def _row(cat: Catalog, mid: str) -> ModelEntry:
     return found
 
 
-@routes.get("/api/admin/models")
+@api.get("/api/admin/models", ok=shapes.ModelList, admin=True)
 async def list_models(request: web.Request) -> web.Response:
-    live = await begin(request)
+    """The catalogue with each model's availability, and the config file's allow-lists."""
+    live = begin(request)
     cat = live.current
     data = [_view(live, m) for m in cat.models]
     rows = {m.name for m in cat.models}
@@ -60,10 +63,11 @@ async def list_models(request: web.Request) -> web.Response:
     return reply({"object": "list", "data": data})
 
 
-@routes.post("/api/admin/models")
-async def create_model(request: web.Request) -> web.Response:
-    live = await begin(request)
-    values = validate.model(await read_json(request))
+@api.post("/api/admin/models", ok=shapes.CatalogModel, admin=True, errors=(409,))
+async def create_model(request: web.Request, body: shapes.NewModel) -> web.Response:
+    """Add a model to the catalogue."""
+    live = begin(request)
+    values = validate.model(sent(body))
     if values["provider"] not in live.current.providers:
         raise BadRequest(
             f"'model' names provider '{values['provider']}', which does not exist. Fix: add "
@@ -83,11 +87,12 @@ async def create_model(request: web.Request) -> web.Response:
     return reply(_view(live, _row(cat, mid)))
 
 
-@routes.patch("/api/admin/models/{id}")
-async def update_model(request: web.Request) -> web.Response:
-    live = await begin(request)
+@api.patch("/api/admin/models/{id}", ok=shapes.CatalogModel, admin=True, errors=(409,))
+async def update_model(request: web.Request, body: shapes.ModelChange) -> web.Response:
+    """Change a catalogue row; what is not sent stays."""
+    live = begin(request)
     row = _row(live.current, request.match_info["id"])
-    changes = validate.model(await read_json(request), partial=True)
+    changes = validate.model(sent(body), partial=True)
     if changes.get("enabled") is False and row.enabled:
         after = [replace(m, enabled=False) if m.id == row.id else m for m in live.current.models]
         still_valid(
@@ -99,9 +104,10 @@ async def update_model(request: web.Request) -> web.Response:
     return reply(_view(live, _row(cat, row.id)))
 
 
-@routes.delete("/api/admin/models/{id}")
+@api.delete("/api/admin/models/{id}", ok=shapes.Deleted, admin=True, errors=(409,))
 async def delete_model(request: web.Request) -> web.Response:
-    live = await begin(request)
+    """Remove a catalogue row; refused while an alias needs it."""
+    live = begin(request)
     row = _row(live.current, request.match_info["id"])
     after = [m for m in live.current.models if m.id != row.id]
     still_valid(await alias_doc(request), offer_map(live.current, after), f"Removing '{row.name}'")
@@ -114,23 +120,18 @@ def _aliases_view(cat: Catalog, doc: dict[str, list[str]]) -> dict[str, Any]:
     return {"aliases": doc, "resolved": resolved}
 
 
-@routes.get("/api/admin/aliases")
+@api.get("/api/admin/aliases", ok=shapes.Aliases, admin=True)
 async def get_aliases(request: web.Request) -> web.Response:
-    live = await begin(request)
+    """The alias document, and what each alias resolves to."""
+    live = begin(request)
     return reply(_aliases_view(live.current, await alias_doc(request)))
 
 
-@routes.put("/api/admin/aliases")
-async def put_aliases(request: web.Request) -> web.Response:
+@api.put("/api/admin/aliases", ok=shapes.Aliases, admin=True)
+async def put_aliases(request: web.Request, body: shapes.AliasDocument) -> web.Response:
     """Replace the whole alias document: {"aliases": {"fast": ["a/b", "c/d"], ...}}."""
-    live = await begin(request)
-    body = await read_json(request)
-    validate.only(body, frozenset({"aliases"}))
-    if "aliases" not in body:
-        raise BadRequest(
-            'Missing \'aliases\': send {"aliases": {"name": ["provider/model", ...]}}.',
-            param="aliases",
-        )
-    doc = validate.aliases(body["aliases"], providers=offer_map(live.current, live.current.models))
+    live = begin(request)
+    offers = offer_map(live.current, live.current.models)
+    doc = validate.aliases(sent(body)["aliases"], providers=offers)
     cat = await commit(request, *store.replace_aliases(doc))
     return reply(_aliases_view(cat, doc))

@@ -15,7 +15,7 @@ from aiohttp import web
 from hubproxy.api.context import CALL_SLOT, REQUEST_ID, TRACE_HEADERS, TRACE_ID
 from hubproxy.api.middleware import PRINCIPAL_NAME, SESSION_PRINCIPAL
 from hubproxy.api.state import FOLLOWER, KEYS, SETTINGS
-from hubproxy.errors import BadRequest, RequestTimeout, Unauthorized
+from hubproxy.errors import BadRequest, NotFound, RequestTimeout, Unauthorized
 from hubproxy.gateway.auth import Principal
 from hubproxy.gateway.context import OPENAI, CallContext, Face
 
@@ -44,6 +44,15 @@ async def authenticate(request: web.Request) -> Principal:
             raise
         principal = cache.authenticate(request.headers)
     request[PRINCIPAL_NAME] = principal.user_name
+    return principal
+
+
+async def admin(request: web.Request) -> Principal:
+    """The caller, if an admin or owner. A member gets the answer of a route that does not
+    exist: the admin API is not theirs to discover, and nothing they sent is read."""
+    principal = await authenticate(request)
+    if not principal.is_admin:
+        raise NotFound(f"Unknown route: {request.method} {request.path}", code="unknown_route")
     return principal
 
 

@@ -11,15 +11,17 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from hubproxy.api.common import authenticate
+from hubproxy.api import shapes
 from hubproxy.api.context import REQUEST_ID
+from hubproxy.api.schema import Api
 from hubproxy.api.state import CREDITS, READER, WRITER
 from hubproxy.errors import BadRequest, NotFound
+from hubproxy.gateway.auth import Principal
 from hubproxy.money import format_amount
 from hubproxy.store import reports, usage
 from hubproxy.store.clock import now_ms
 
-routes = web.RouteTableDef()
+api = Api()
 
 WEEK_MS = 7 * usage.DAY_MS
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -208,7 +210,6 @@ async def listing_reply(request: web.Request, user_id: int | None) -> web.Stream
 
 async def call_reply(request: web.Request, user_id: int | None) -> web.Response:
     """One call; someone else's is as unknown as one that never was."""
-    check_params(request, frozenset())
     call_id = request.match_info["call_id"]
     found = await reports.call(request.app[READER], call_id, user_id)
     if found is None:
@@ -216,28 +217,29 @@ async def call_reply(request: web.Request, user_id: int | None) -> web.Response:
     return reply(found)
 
 
-@routes.get("/api/user/balance")
-async def user_balance(request: web.Request) -> web.Response:
-    principal = await authenticate(request)
-    check_params(request, frozenset())
-    return reply({"user": principal.user_name, **balance(request.app, principal.user_id)})
+@api.get("/api/user/balance", ok=shapes.Balance)
+async def user_balance(request: web.Request, caller: Principal) -> web.Response:
+    """The caller's balance: the ledger's sum, what in-flight calls hold, what is left."""
+    return reply({"user": caller.user_name, **balance(request.app, caller.user_id)})
 
 
-@routes.get("/api/user/usage")
-async def user_usage(request: web.Request) -> web.Response:
-    principal = await authenticate(request)
-    check_params(request, USAGE_PARAMS)
-    return await usage_reply(request, principal.user_id, principal.user_name)
+@api.get("/api/user/usage", ok=shapes.Usage)
+async def user_usage(
+    request: web.Request, caller: Principal, query: shapes.UsageQuery
+) -> web.Response:
+    """The caller's usage between ?from= and ?to= (default: the last 7 days), grouped."""
+    return await usage_reply(request, caller.user_id, caller.user_name)
 
 
-@routes.get("/api/user/calls")
-async def user_calls(request: web.Request) -> web.StreamResponse:
-    principal = await authenticate(request)
-    check_params(request, CALL_PARAMS | {"format"})
-    return await listing_reply(request, principal.user_id)
+@api.get("/api/user/calls", ok=shapes.CallList, csv=True)
+async def user_calls(
+    request: web.Request, caller: Principal, query: shapes.CallsQuery
+) -> web.StreamResponse:
+    """The caller's calls, newest first, a page at a time (or all of them as CSV)."""
+    return await listing_reply(request, caller.user_id)
 
 
-@routes.get("/api/user/calls/{call_id}")
-async def user_call(request: web.Request) -> web.Response:
-    principal = await authenticate(request)
-    return await call_reply(request, principal.user_id)
+@api.get("/api/user/calls/{call_id}", ok=shapes.Call)
+async def user_call(request: web.Request, caller: Principal) -> web.Response:
+    """One of the caller's calls."""
+    return await call_reply(request, caller.user_id)
