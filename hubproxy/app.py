@@ -54,7 +54,7 @@ from hubproxy.gateway.flight import Books
 from hubproxy.gateway.upstream import Upstreams
 from hubproxy.limits import Budgets, KeyScopes, RateLimits
 from hubproxy.limits.budgets import day_start, month_start
-from hubproxy.store import calls, db, ledger, rebuild, usage
+from hubproxy.store import calls, db, journal, ledger, rebuild, usage
 from hubproxy.store.clock import now_ms
 from hubproxy.store.migrate import migrate
 from hubproxy.store.writer import Op, Writer
@@ -109,7 +109,11 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     conn = db.connect(settings.database)
     migrate(conn)
-    writer = Writer(conn)
+    # Records a client was told about, journaled but not committed when the last run died.
+    journal_path = journal.path_for(settings.database.path)
+    journal.replay(conn, journal_path)
+    pending = journal.Journal(journal_path)
+    writer = Writer(conn, journal=pending)
     writer.start()
     app[WRITER] = writer
     # Calls left `processing` by a previous run can never finish now.
@@ -162,6 +166,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         await background.stop()
         await upstreams.close()
         await writer.close()
+        pending.close()
         await reader.close()
         await checkpointer.close()
 

@@ -16,6 +16,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from hubproxy import config
+from hubproxy.api.state import WRITER
 from hubproxy.app import start
 from hubproxy.gateway import auth
 from hubproxy.store import accounts, db
@@ -39,6 +40,11 @@ class Hub:
         return self.runner.app
 
     def db(self) -> sqlite3.Connection:
+        """A connection that sees every call a client has seen complete: what the server has
+        journaled but not yet committed is committed first."""
+        writer = self.app.get(WRITER)
+        if writer is not None:
+            writer.commit_queued()
         return db.connect(self.settings.database)
 
     def rows(self, sql: str, *params: Any) -> list[sqlite3.Row]:

@@ -257,7 +257,12 @@ sys.exit(main(["serve", "--config", sys.argv[1]]))
 """
 
 
-async def test_a_dead_writer_fails_the_call_and_exits_non_zero(server: Server) -> None:
+async def test_a_dead_writer_exits_non_zero_and_its_journal_keeps_the_call(
+    server: Server,
+) -> None:
+    """The call's record was journaled (durable) before its [DONE] went out; the writer then
+    died committing it. The process exits 1 for systemd, and the next start commits the call
+    from the journal: a client that saw a call complete never loses its record."""
     with server.log.open("ab") as out:
         server.proc = subprocess.Popen(
             [sys.executable, "-c", _BROKEN_ROLLUPS, str(server.config)],
@@ -293,9 +298,21 @@ async def test_a_dead_writer_fails_the_call_and_exits_non_zero(server: Server) -
         else:
             raise AssertionError("hubproxy did not start:\n" + server.log.read_text())
     data = await asyncio.wait_for(call(), 20)  # an end, not a hang
-    assert data.startswith(b"HTTP/1.1 200") and b"chat.completion.chunk" in data  # begun
-    assert b"[DONE]" not in data  # but was not recorded: it never completes
+    assert data.startswith(b"HTTP/1.1 200") and b"[DONE]" in data  # journaled, so released
     code = await asyncio.wait_for(asyncio.to_thread(server.proc.wait), 20)
     assert code == 1, server.log.read_text()
     events = [line.get("event") for line in server.lines()]
     assert "writer_died" in events and "exiting_writer_died" in events
+    conn = db.connect(server.settings.database)
+    try:
+        done = "SELECT count(*) FROM model_calls WHERE status = 'success'"
+        assert conn.execute(done).fetchone()[0] == 0  # not in the database: only journaled
+    finally:
+        conn.close()
+    await server.start()  # a healthy server: it replays the journal before serving
+    conn = db.connect(server.settings.database)
+    try:
+        rows = conn.execute("SELECT status, completion_tokens FROM model_calls").fetchall()
+    finally:
+        conn.close()
+    assert [(r[0], r[1] > 0) for r in rows] == [("success", True)]

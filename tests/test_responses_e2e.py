@@ -10,7 +10,6 @@ call log, billing when a client leaves mid-stream, and who may read a stored res
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
@@ -358,9 +357,8 @@ async def test_responses_older_than_keep_days_are_pruned(
     )
     old = await ask(hub, "up/o4-mini", False, input="old")
     new = await ask(hub, "up/o4-mini", False, input="new")
-    conn = sqlite3.connect(hub.settings.database.path)
-    with conn:
-        conn.execute("UPDATE responses SET created_at = 0 WHERE id = ?", (old.id,))
+    conn = hub.db()  # commits what the server has journaled first
+    conn.execute("UPDATE responses SET created_at = 0 WHERE id = ?", (old.id,))
     conn.close()
     runner, port = await start(hub.settings, port=0)  # a restart prunes, then daily
     try:

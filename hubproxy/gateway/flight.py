@@ -231,7 +231,7 @@ class Flight:
             duration_ms=call.duration_ms or 0, ttfb_ms=call.ttfb_ms,
         )  # fmt: skip
         # The finish is the whole row: a start still queued is dropped, not written first.
-        return books.writer.commit(finish, *ops, replaces=call.id)
+        return books.writer.record(finish, *ops, replaces=call.id)
 
     def _held(self) -> None:
         """Tell the addons that have a `held` hook the call's credit hold at its target."""

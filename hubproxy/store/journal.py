@@ -24,6 +24,11 @@ from hubproxy.store.writer import Op, apply
 log = structlog.get_logger("hubproxy.store")
 
 
+def path_for(database: Path) -> Path:
+    """The journal of a database file: beside it, named after it."""
+    return database.with_name(database.name + ".pending")
+
+
 class Journal:
     """An append-only file of units of writes (one JSON line each)."""
 
@@ -53,9 +58,10 @@ class Journal:
 
 def replay(conn: sqlite3.Connection, path: Path) -> int:
     """Apply what a journal left by a previous run holds, then empty it; returns how many
-    units were applied. Each unit commits on its own: one already in the database changes
-    nothing (its row is finished, its debit exists), and a torn last line (the process
-    died while writing it, before its client was answered) is skipped."""
+    units were read back. Each unit commits on its own, and applying one already in the
+    database changes nothing (a finished row is not rewritten, a debit exists once per call).
+    A torn last line (the process died while writing it, before its client was answered) is
+    skipped."""
     if not path.exists():
         return 0
     applied = 0

@@ -13,7 +13,7 @@ import asyncio
 import sqlite3
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
@@ -24,7 +24,7 @@ class Entry:
     """A unit of writes that commit together, who waits for it, and its key (if a later
     entry may replace it while it is still queued)."""
 
-    __slots__ = ("at", "fut", "key", "ops")
+    __slots__ = ("at", "fut", "journaled", "key", "ops")
 
     def __init__(
         self,
@@ -32,11 +32,21 @@ class Entry:
         fut: asyncio.Future[None] | None,
         key: str | None,
         at: float = 0.0,
+        journaled: bool = False,
     ) -> None:
         self.ops = ops
         self.fut = fut
         self.key = key
         self.at = at  # when it was queued (loop time), for entries that may be replaced
+        self.journaled = journaled  # durable in the journal already, until it commits
+
+
+class Journal(Protocol):
+    """Where `Writer.record` makes writes durable before they commit (store/journal.py)."""
+
+    def append(self, ops: Sequence[Op]) -> None: ...
+
+    def committed(self, units: int) -> None: ...
 
 
 log = structlog.get_logger("hubproxy.store")
@@ -86,10 +96,12 @@ class Writer:
         linger_s: float = 0.005,
         group_s: float = 0.001,
         keyed_s: float = 0.05,
+        journal: Journal | None = None,
     ) -> None:
         conn.execute("PRAGMA busy_timeout = 0")  # never block the loop on another's lock
         conn.execute("PRAGMA wal_autocheckpoint = 0")  # checkpoint() runs off the loop
         self._conn = conn
+        self._journal = journal
         self._max_batch = max_batch
         self._linger_s = linger_s
         self._group_s = group_s
@@ -147,6 +159,40 @@ class Writer:
             return fut
         self._put(Entry(ops, fut, None))
         return fut
+
+    def record(self, *ops: Op, replaces: str | None = None) -> asyncio.Future[None]:
+        """Writes that must be durable before the caller goes on (a call's record, before its
+        final bytes): with a journal, they are appended to it, which makes them durable, and
+        commit with the next group of writes; the future is done at once. Without one, or if
+        the journal cannot be written, this is `commit()`."""
+        journal = self._journal
+        if journal is None or self._closing:
+            return self.commit(*ops, replaces=replaces)
+        self._alive()
+        try:
+            journal.append(ops)
+        except OSError as exc:
+            log.error("journal_write_failed", error=str(exc))
+            return self.commit(*ops, replaces=replaces)
+        if replaces is not None and (earlier := self._keyed.pop(replaces, None)) is not None:
+            earlier.ops = ()
+        self._put(Entry(ops, None, None, journaled=True))
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        fut.set_result(None)
+        return fut
+
+    def commit_queued(self) -> None:
+        """Commit what is queued now, in the caller, without waiting for the task: for a
+        reader in this process that must see every record its clients saw (a backup, a
+        test). Keyed starts and gathered sources go too. A database locked by another process
+        leaves the queue to the task."""
+        if self.error is not None or not (self._queue or self._sources):
+            return
+        self._flushing = True
+        try:
+            self._commit(self._take())
+        except Exception as exc:  # a source failed
+            self._die(exc)
 
     def add_source(self, drain: Callable[[], list[Op]]) -> None:
         """`drain()` is called for every batch; its writes join the batch's transaction."""
@@ -325,6 +371,10 @@ class Writer:
             return False
         self._batch = []
         self.batches += 1
+        if self._journal is not None:
+            journaled = sum(entry.journaled for entry in batch)
+            if journaled:
+                self._journal.committed(journaled)
         self._committed_at = asyncio.get_running_loop().time()
         for entry, error in zip(batch, outcome, strict=True):
             fut = entry.fut
