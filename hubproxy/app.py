@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator
+from functools import partial
 
 import aiosqlite
 from aiohttp import web
@@ -13,17 +14,21 @@ from hubproxy.api import (
     admin,
     admin_users,
     catalog_admin,
+    health,
     middleware,
     native,
     openai,
     user,
     user_keys,
 )  # fmt: skip
+from hubproxy.api.catalog_admin import CATALOG
 from hubproxy.api.state import (
     CREDITS,
+    DRAIN,
     FOLLOWER,
     GATEWAY,
     KEYS,
+    METRICS,
     RATES,
     READER,
     ROUTER,
@@ -35,17 +40,24 @@ from hubproxy.billing import prices
 from hubproxy.billing.credits import Credits, RateBook
 from hubproxy.billing.meter import MeterExport
 from hubproxy.config import Settings
+from hubproxy.gateway.addons import Addon
 from hubproxy.gateway.auth import KeyCache
 from hubproxy.gateway.core import Gateway
+from hubproxy.gateway.drain import Drain
 from hubproxy.gateway.flight import Books
 from hubproxy.gateway.routing import Router
 from hubproxy.gateway.upstream import Upstreams
-from hubproxy.store import calls, db, ledger, usage
+from hubproxy.store import backup, calls, db, ledger, retention, usage
 from hubproxy.store.clock import now_ms
 from hubproxy.store.migrate import migrate
 from hubproxy.store.writer import Op, Writer
+from hubproxy.telemetry.logs import set_level
+from hubproxy.telemetry.metrics import Metrics
 from hubproxy.telemetry.setup import setup_tracing
 
+RETIRED = web.AppKey("upstreams", list[Upstreams])
+CURRENT = web.AppKey("current_settings", list[Settings])  # the settings last (re)loaded
+SHUTDOWN_S = 5.0  # at cleanup, what is left (the drain already ended the calls) gets this long
 CRASHED = "interrupted: the server stopped while the call was in flight"
 
 
@@ -56,7 +68,13 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app[KEYS] = KeyCache()
     app[ROUTER] = Router(settings.providers)
-    app[TRACING] = setup_tracing(settings.log.traces)
+    tel = settings.telemetry
+    app[TRACING] = setup_tracing(settings.log.traces, tel.otlp_endpoint, tel.sample_ratio)
+    app[DRAIN] = Drain()
+    app[METRICS] = Metrics(known=partial(_known, app))
+    app[METRICS].on = settings.metrics.token is not None or bool(settings.metrics.listen)
+    app[health.PROBE] = health.Probe()
+    app.add_routes(health.routes)
     app[RATES] = RateBook()
     app[CREDITS] = Credits(
         settings.billing.mode,
@@ -81,6 +99,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     """Database, writer, caches, upstream session and background tasks: up before the first
     request, down (queued writes committed) after the last."""
     settings = app[SETTINGS]
+    lock = backup.serving(settings.database)  # `hubproxy restore` refuses while held
+    lock.__enter__()
     conn = db.connect(settings.database)
     migrate(conn)
     writer = Writer(conn)
@@ -97,9 +117,20 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     await follower.refresh()
     upstreams = Upstreams(settings)
     await upstreams.start()
+    app[RETIRED] = retired = [upstreams]  # and those a reload replaced, closed at exit
+    app[CURRENT] = [settings]
     rollups = usage.Rollups()
     writer.add_source(rollups.drain)
-    app[GATEWAY] = Gateway(app[ROUTER], upstreams.by_name, Books(credits, writer, rollups))
+    app[DRAIN].wrap_all(upstreams.by_name)  # SIGTERM's deadline ends the calls left
+    metrics = app[METRICS]
+    addons: tuple[Addon, ...] = ()
+    if metrics.on:
+        addons += (metrics,)
+        writer.on_commit = metrics.committed
+        metrics.sources.writer, metrics.sources.credits = writer, credits
+        metrics.sources.pools = lambda: app[CATALOG].current.pools
+    books = Books(credits, writer, rollups, addons)
+    app[GATEWAY] = Gateway(app[ROUTER], upstreams.by_name, books)
     background = tasks.Tasks()
     background.every("follow-database", settings.auth.reload_interval_s, follower)
     background.every(
@@ -109,16 +140,51 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     )
     checkpointer = tasks.Checkpointer(db.connect(settings.database))
     background.every("checkpoint-wal", 1.0, checkpointer)
+    if settings.database.keep_calls_days:
+        pruner = retention.Retention(settings.database, writer)
+        background.spawn("retention", pruner.run())
     if settings.billing.meter.url:
         background.spawn("meter-export", MeterExport(settings.billing.meter, reader, writer).run())
     try:
         yield
     finally:
         await background.stop()
-        await upstreams.close()
+        for each in retired:
+            await each.close()
         await writer.close()
         await reader.close()
         await checkpointer.close()
+        metrics.shutdown()
+        app[TRACING].shutdown()
+        lock.__exit__(None, None, None)
+
+
+async def reload(app: web.Application, new: Settings) -> list[str]:
+    """Apply a changed config's reloadable parts (SIGHUP): the log level and the providers.
+    Calls in flight keep the upstreams they started with; the ones replaced close at exit.
+    Returns what changed."""
+    old, changed = app[CURRENT][0], []
+    if new.log.level != old.log.level:
+        set_level(new.log.level)
+        changed.append("log.level")
+    if new.providers != old.providers:
+        gateway, upstreams = app[GATEWAY], Upstreams(new)
+        await upstreams.start()
+        app[DRAIN].wrap_all(upstreams.by_name)
+        app[RETIRED].append(upstreams)
+        gateway.router, gateway.upstreams = Router(new.providers), upstreams.by_name
+        live = app[CATALOG]
+        live.settings = new
+        await live.load(app[READER])
+        changed.append("providers")
+    app[CURRENT][0] = new
+    return changed
+
+
+def _known(app: web.Application, provider: str, model: str) -> bool:
+    """A model the metrics may name: in the catalogue or a provider's allow-list."""
+    offered = app[CATALOG].current.offered(provider)
+    return offered is not None and model in offered
 
 
 def _follow(app: web.Application, reader: aiosqlite.Connection) -> dict[str, tasks.Handler]:
@@ -156,11 +222,23 @@ async def start(settings: Settings, *, port: int | None = None) -> tuple[web.App
     runner = web.AppRunner(
         create_app(settings), handler_cancellation=True, access_log=None,
         keepalive_timeout=read_s, lingering_time=min(10.0, read_s),
+        shutdown_timeout=SHUTDOWN_S,
     )  # fmt: skip
     await runner.setup()
     site = web.TCPSite(
         runner, settings.server.host, settings.server.port if port is None else port,
         backlog=1024,
     )  # fmt: skip
-    await site.start()
+    try:
+        await site.start()
+        listen = settings.metrics.listen
+        if listen:  # its own address: /metrics without a token, and the health checks
+            host, _, mport = listen.rpartition(":")
+            extra = web.AppRunner(health.metrics_app(runner.app), access_log=None)
+            await extra.setup()
+            runner.app.on_cleanup.append(lambda _: extra.cleanup())
+            await web.TCPSite(extra, host.strip("[]"), int(mport)).start()
+    except BaseException:
+        await runner.cleanup()  # a failed bind must not leave the database and tasks up
+        raise
     return runner, runner.addresses[0][1]

@@ -9,9 +9,11 @@ from hubproxy.billing.credits import Credits, RateBook
 from hubproxy.config import Settings
 from hubproxy.gateway.auth import KeyCache
 from hubproxy.gateway.core import Gateway
+from hubproxy.gateway.drain import Drain
 from hubproxy.gateway.routing import Router
 from hubproxy.store.writer import Writer
 from hubproxy.tasks import Follower
+from hubproxy.telemetry.metrics import Metrics
 from hubproxy.telemetry.setup import Tracing
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -24,3 +26,5 @@ FOLLOWER = web.AppKey("follower", Follower)
 CREDITS = web.AppKey("credits", Credits)
 RATES = web.AppKey("rates", RateBook)
 WRITER = web.AppKey("writer", Writer)
+DRAIN = web.AppKey("drain", Drain)
+METRICS = web.AppKey("metrics", Metrics)
