@@ -15,12 +15,13 @@ import structlog
 from aiohttp import web
 
 from hubproxy import config
-from hubproxy.api.state import DRAIN
+from hubproxy.api.state import DRAIN, WRITER
 from hubproxy.cli.common import settings_of
 from hubproxy.config import ConfigError, ServerSettings, Settings
 from hubproxy.tasks import Tasks
 
 log = structlog.get_logger("hubproxy")
+DEAD_DRAIN_S = 5.0  # a server whose writer died waits this long for its connections
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -64,9 +65,22 @@ def serve(args: argparse.Namespace) -> int:
         loop.add_signal_handler(
             signal.SIGHUP, lambda: reloads.spawn("reload", _reload(runner.app, settings))
         )
-        await stop.wait()
-        await drain(runner, settings.server)
+        # The writer watchdog (branch fix-store) sets `died` when nothing can be recorded
+        # any more: then exit 1 at once, for systemd to restart the process.
+        died: asyncio.Event | None = getattr(runner.app[WRITER], "died", None)
+        waits = [asyncio.ensure_future(stop.wait())]
+        if died is not None:
+            waits.append(asyncio.ensure_future(died.wait()))
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        for wait in waits:
+            wait.cancel()
         await reloads.stop()
+        if died is not None and died.is_set():
+            log.critical("exiting_writer_died")
+            runner.app[DRAIN].begin()
+            await asyncio.wait([asyncio.ensure_future(runner.cleanup())], timeout=DEAD_DRAIN_S)
+            return 1
+        await drain(runner, settings.server)
         return 0
 
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
@@ -106,7 +120,8 @@ async def _reload(app: web.Application, settings: Settings) -> None:
     except ConfigError as exc:
         log.error("reload_failed", error=str(exc), kept="the running config")
         return
-    log.info("reloaded_config", changed=changed)
+    # At warning: an operator must see it whatever the (possibly new) level.
+    log.warning("reloaded_config", changed=changed)
 
 
 def listen_problem(host: str, port: int) -> str | None:
