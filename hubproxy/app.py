@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator
+from functools import partial
 
 import aiosqlite
 from aiohttp import web
@@ -18,6 +19,7 @@ from hubproxy.api import (
     aigne_v1,
     aigne_v2,
     catalog_admin,
+    health,
     legacy,
     media,
     middleware,
@@ -32,10 +34,12 @@ from hubproxy.api.state import (
     BUDGETS,
     CATALOG,
     CREDITS,
+    DRAIN,
     FOLLOWER,
     GATEWAY,
     KEYS,
     LIMITS,
+    METRICS,
     RATES,
     READER,
     SETTINGS,
@@ -48,18 +52,24 @@ from hubproxy.billing.meter import MeterExport
 from hubproxy.catalog import sealing, ssrf
 from hubproxy.catalog.live import LiveCatalog
 from hubproxy.config import Settings
+from hubproxy.gateway.addons import Addon
 from hubproxy.gateway.auth import KeyCache
 from hubproxy.gateway.core import Gateway
+from hubproxy.gateway.drain import Drain
 from hubproxy.gateway.flight import Books
 from hubproxy.gateway.upstream import Upstreams
 from hubproxy.limits import Budgets, KeyScopes, RateLimits
 from hubproxy.limits.budgets import day_start, month_start
-from hubproxy.store import calls, db, journal, ledger, rebuild, usage
+from hubproxy.store import backup, calls, db, journal, ledger, rebuild, retention, usage
 from hubproxy.store.clock import now_ms
 from hubproxy.store.migrate import migrate
 from hubproxy.store.writer import Op, Writer
+from hubproxy.telemetry.logs import set_level
+from hubproxy.telemetry.metrics import Metrics
 from hubproxy.telemetry.setup import setup_tracing
 
+CURRENT = web.AppKey("current_settings", list[Settings])  # the settings last (re)loaded
+SHUTDOWN_S = 5.0  # at cleanup, what is left (the drain already ended the calls) gets this long
 CRASHED = "interrupted: the server stopped while the call was in flight"
 
 
@@ -70,7 +80,13 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app[KEYS] = KeyCache()
     app[CATALOG] = LiveCatalog(settings, sealing.master_key(settings.secrets))
-    app[TRACING] = setup_tracing(settings.log.traces)
+    tel = settings.telemetry
+    app[TRACING] = setup_tracing(settings.log.traces, tel.otlp_endpoint, tel.sample_ratio)
+    app[DRAIN] = Drain()
+    app[METRICS] = Metrics(known=partial(_known, app))
+    app[METRICS].on = settings.metrics.token is not None or bool(settings.metrics.listen)
+    app[health.PROBE] = health.Probe()
+    app.add_routes(health.routes)
     app[RATES] = RateBook()
     app[CREDITS] = Credits(
         settings.billing.mode,
@@ -107,6 +123,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     """Database, writer, caches, upstream session and background tasks: up before the first
     request, down (queued writes committed) after the last."""
     settings = app[SETTINGS]
+    lock = backup.serving(settings.database)  # `hubproxy restore` refuses while held
+    lock.__enter__()
     conn = db.connect(settings.database)
     migrate(conn)
     # Records a client was told about, journaled but not committed when the last run died.
@@ -136,11 +154,19 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     upstreams = Upstreams(
         exempt_hosts=ssrf.config_hosts(p.base_url for p in settings.providers),
         allow_private=settings.security.allow_private_upstreams,
+        wrap=app[DRAIN].wrap,  # SIGTERM's deadline ends the calls left
     )
     await upstreams.start()
+    app[CURRENT] = [settings]
     rollups = usage.Rollups()
     writer.add_source(rollups.drain)
-    addons = (app[LIMITS], KeyScopes(budgets))
+    metrics = app[METRICS]
+    addons: tuple[Addon, ...] = (app[LIMITS], KeyScopes(budgets))
+    if metrics.on:
+        addons += (metrics,)
+        writer.on_commit = metrics.committed
+        metrics.sources.writer, metrics.sources.credits = writer, credits
+        metrics.sources.pools = lambda: app[CATALOG].current.pools
     app[GATEWAY] = Gateway(catalog, upstreams, Books(credits, writer, rollups, addons=addons))
     background = tasks.Tasks()
     background.every("follow-database", settings.auth.reload_interval_s, follower)
@@ -158,6 +184,9 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         background.every("prune-responses", 86_400.0, prune)
     checkpointer = tasks.Checkpointer(db.connect(settings.database))
     background.every("checkpoint-wal", 1.0, checkpointer)
+    if settings.database.keep_calls_days:
+        pruner = retention.Retention(settings.database, writer)
+        background.spawn("retention", pruner.run())
     if settings.billing.meter.url:
         background.spawn("meter-export", MeterExport(settings.billing.meter, reader, writer).run())
     try:
@@ -169,6 +198,32 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         pending.close()
         await reader.close()
         await checkpointer.close()
+        metrics.shutdown()
+        app[TRACING].shutdown()
+        lock.__exit__(None, None, None)
+
+
+async def reload(app: web.Application, new: Settings) -> list[str]:
+    """Apply a changed config's reloadable parts (SIGHUP): the log level and the providers.
+    Calls in flight keep the catalogue snapshot they started with. Returns what changed."""
+    old, changed = app[CURRENT][0], []
+    if new.log.level != old.log.level:
+        set_level(new.log.level)
+        changed.append("log.level")
+    if new.providers != old.providers:
+        app[GATEWAY].upstreams.exempt(ssrf.config_hosts(p.base_url for p in new.providers))
+        live = app[CATALOG]
+        live.settings = new
+        await live.load(app[READER])
+        changed.append("providers")
+    app[CURRENT][0] = new
+    return changed
+
+
+def _known(app: web.Application, provider: str, model: str) -> bool:
+    """A model the metrics may name: in the catalogue or a provider's allow-list."""
+    offered = app[CATALOG].current.offered(provider)
+    return offered is not None and model in offered
 
 
 def _follow(app: web.Application, reader: aiosqlite.Connection) -> dict[str, tasks.Handler]:
@@ -224,11 +279,23 @@ async def start(settings: Settings, *, port: int | None = None) -> tuple[web.App
     runner = web.AppRunner(
         create_app(settings), handler_cancellation=True, access_log=None,
         keepalive_timeout=read_s, lingering_time=min(10.0, read_s),
+        shutdown_timeout=SHUTDOWN_S,
     )  # fmt: skip
     await runner.setup()
     site = web.TCPSite(
         runner, settings.server.host, settings.server.port if port is None else port,
         backlog=1024,
     )  # fmt: skip
-    await site.start()
+    try:
+        await site.start()
+        listen = settings.metrics.listen
+        if listen:  # its own address: /metrics without a token, and the health checks
+            host, _, mport = listen.rpartition(":")
+            extra = web.AppRunner(health.metrics_app(runner.app), access_log=None)
+            await extra.setup()
+            runner.app.on_cleanup.append(lambda _: extra.cleanup())
+            await web.TCPSite(extra, host.strip("[]"), int(mport)).start()
+    except BaseException:
+        await runner.cleanup()  # a failed bind must not leave the database and tasks up
+        raise
     return runner, runner.addresses[0][1]

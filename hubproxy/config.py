@@ -51,6 +51,10 @@ class ServerSettings:
     # The longest a client may take to send its request headers (or stay idle between two
     # requests on one connection), and then its body: a slow client cannot hold a connection.
     read_timeout_s: float = 30.0
+    # SIGTERM: readiness fails at once, the listener closes after drain_grace_s, calls in
+    # flight have until drain_s (from the signal) to finish, then are ended as `shutdown`.
+    drain_grace_s: float = 2.0
+    drain_s: float = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +63,8 @@ class DatabaseSettings:
     busy_timeout_ms: int = 5000
     stale_after_s: float = 1800.0  # a call still `processing` after this is marked failed
     sweep_interval_s: float = 60.0
+    keep_calls_days: int = 0  # 0: keep every call; else older ones go to archive_dir
+    archive_dir: Path | None = None  # default: archive/ beside the database file
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +84,21 @@ class LogSettings:
     level: str = "info"
     format: str = "auto"  # auto: readable on a TTY, JSON otherwise; or "json", "console"
     traces: str = "off"  # "off": propagate W3C trace context only; "console": export spans
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsSettings:
+    """/metrics: on the main listener for a Bearer `token`, and/or on its own `listen`
+    address ("host:port", no token asked there). Neither: off."""
+
+    token: Secret | None = None
+    listen: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class TelemetrySettings:
+    otlp_endpoint: str = ""  # e.g. "http://collector:4318": spans go there (OTLP/HTTP)
+    sample_ratio: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +212,8 @@ class Settings:
     aigne: AigneSettings = AigneSettings()
     limits: LimitsSettings = LimitsSettings()
     responses: ResponsesSettings = ResponsesSettings()
+    metrics: MetricsSettings = MetricsSettings()
+    telemetry: TelemetrySettings = TelemetrySettings()
 
 
 def locate(cli_path: str | None) -> Path:
@@ -219,15 +242,16 @@ def parse(raw: Mapping[str, Any], path: Path, *, secrets: bool = True) -> Settin
         raw,
         "",
         {"server", "database", "upstream", "auth", "log", "providers", "billing", "secrets",
-         "security", "aigne", "limits", "responses"},
+         "security", "aigne", "limits", "responses", "metrics", "telemetry"},
     )  # fmt: skip
     base = path.resolve().parent
 
     srv = r.table(
         raw,
         "server",
-        {"host": str, "port": int, "max_body_mb": float, "read_timeout_s": float},
-    )
+        {"host": str, "port": int, "max_body_mb": float, "read_timeout_s": float,
+         "drain_grace_s": float, "drain_s": float},
+    )  # fmt: skip
     default = ServerSettings()
     server = ServerSettings(
         host=_env("HUBPROXY_HOST") or srv.get("host", default.host),
@@ -235,7 +259,11 @@ def parse(raw: Mapping[str, Any], path: Path, *, secrets: bool = True) -> Settin
         max_body_bytes=int(srv.get("max_body_mb", 20) * 1024 * 1024),
         read_timeout_s=_env_float("HUBPROXY_READ_TIMEOUT_S")
         or srv.get("read_timeout_s", default.read_timeout_s),
+        drain_grace_s=srv.get("drain_grace_s", default.drain_grace_s),
+        drain_s=srv.get("drain_s", default.drain_s),
     )
+    r.check(0 <= server.drain_grace_s <= 600, "[server] drain_grace_s", "seconds, 0 to 600")
+    r.check(0 <= server.drain_s <= 3600, "[server] drain_s", "seconds, 0 to 3600")
     r.check(1 <= server.port <= 65535, "[server] port", "a port from 1 to 65535")
     r.check(server.max_body_bytes > 0, "[server] max_body_mb", "a positive size")
     r.check(0 < server.read_timeout_s <= 3600, "[server] read_timeout_s", "seconds, from 0 to 3600")
@@ -243,8 +271,9 @@ def parse(raw: Mapping[str, Any], path: Path, *, secrets: bool = True) -> Settin
     db = r.table(
         raw,
         "database",
-        {"path": str, "busy_timeout_ms": int, "stale_after_s": float, "sweep_interval_s": float},
-    )
+        {"path": str, "busy_timeout_ms": int, "stale_after_s": float, "sweep_interval_s": float,
+         "keep_calls_days": int, "archive_dir": str},
+    )  # fmt: skip
     env_db = _env("HUBPROXY_DB")
     db_path = Path(env_db).resolve() if env_db else base / db.get("path", "data/hubproxy.db")
     database = DatabaseSettings(
@@ -252,7 +281,10 @@ def parse(raw: Mapping[str, Any], path: Path, *, secrets: bool = True) -> Settin
         busy_timeout_ms=db.get("busy_timeout_ms", 5000),
         stale_after_s=db.get("stale_after_s", 1800.0),
         sweep_interval_s=db.get("sweep_interval_s", 60.0),
+        keep_calls_days=db.get("keep_calls_days", 0),
+        archive_dir=base / db["archive_dir"] if "archive_dir" in db else None,
     )
+    r.check(database.keep_calls_days >= 0, "[database] keep_calls_days", "0 (keep) or more")
     r.check(database.stale_after_s > 0, "[database] stale_after_s", "a positive number")
     r.check(database.sweep_interval_s > 0, "[database] sweep_interval_s", "a positive number")
 
@@ -297,10 +329,11 @@ def parse(raw: Mapping[str, Any], path: Path, *, secrets: bool = True) -> Settin
         r.check(getattr(limits, name) >= 0, f"[limits] {name}", "0 (no limit) or more")
     responses = ResponsesSettings(**r.table(raw, "responses", {"keep_days": int}))
     r.check(responses.keep_days >= 0, "[responses] keep_days", "0 (keep) or more days")
+    metrics, telemetry = _observability(r, raw)
     r.done()
     return Settings(
         path, server, database, upstream, auth, log, providers, billing, secrets_, security,
-        aigne=aigne, limits=limits, responses=responses,
+        aigne=aigne, limits=limits, responses=responses, metrics=metrics, telemetry=telemetry,
     )  # fmt: skip
 
 
@@ -317,6 +350,28 @@ def _aigne(r: Reader, raw: Mapping[str, Any]) -> AigneSettings:
     if out.payment_link:
         r.url(out.payment_link, "[aigne] payment_link")
     return out
+
+
+def _observability(r: Reader, raw: Mapping[str, Any]) -> tuple[MetricsSettings, TelemetrySettings]:
+    m = r.table(raw, "metrics", {"token": str, "listen": str})
+    token = _env("HUBPROXY_METRICS_TOKEN") or m.get("token")
+    metrics = MetricsSettings(token=Secret(token) if token else None, listen=m.get("listen", ""))
+    if metrics.listen:
+        host, sep, port = metrics.listen.rpartition(":")
+        r.check(
+            bool(sep and host and port.isdigit() and 0 <= int(port) <= 65535),
+            "[metrics] listen",
+            '"host:port", e.g. "127.0.0.1:9464"',
+        )
+    t = r.table(raw, "telemetry", {"otlp_endpoint": str, "sample_ratio": float})
+    telemetry = TelemetrySettings(
+        otlp_endpoint=t.get("otlp_endpoint", "").rstrip("/"),
+        sample_ratio=t.get("sample_ratio", 1.0),
+    )
+    if telemetry.otlp_endpoint:
+        r.url(telemetry.otlp_endpoint, "[telemetry] otlp_endpoint")
+    r.check(0 <= telemetry.sample_ratio <= 1, "[telemetry] sample_ratio", "from 0 to 1")
+    return metrics, telemetry
 
 
 def _billing(r: Reader, raw: Mapping[str, Any]) -> BillingSettings:

@@ -1,21 +1,19 @@
-"""Operating `hubproxy serve`: a busy port, SIGHUP, --version (each a real process)."""
+"""Operating `hubproxy serve`: a busy port, --version (each a real process; SIGHUP and SIGTERM
+are in tests/ops/test_drain.py)."""
 
 from __future__ import annotations
 
 import asyncio
-import inspect
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
 from importlib.metadata import version
 from pathlib import Path
 
-import aiohttp
-from aiohttp import web
-
+from hubproxy.app import SHUTDOWN_S
+from hubproxy.config import ServerSettings
 from tests.conftest import to_toml
 from tests.test_process import Server
 
@@ -54,33 +52,6 @@ def test_a_busy_port_is_one_clear_line_and_exit_1(tmp_path: Path) -> None:
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
 
 
-async def test_sighup_does_not_stop_the_server(tmp_path: Path) -> None:
-    server = Server(tmp_path)
-    try:
-        await server.start()
-        assert server.proc is not None
-        server.proc.send_signal(signal.SIGHUP)
-        body = {"model": "demo/echo", "messages": [{"role": "user", "content": "still there?"}]}
-        async with aiohttp.ClientSession() as s:
-            for _ in range(100):  # bounded: until the warning is out (written at once)
-                if "reload not supported yet" in server.log.read_text():
-                    break
-                async with s.get(server.url + "/health") as r:
-                    assert r.status == 200
-            async with s.post(
-                server.url + "/v1/chat/completions",
-                json=body,
-                headers={"Authorization": f"Bearer {server.key}"},
-            ) as r:
-                assert r.status == 200
-        assert server.proc.poll() is None, "SIGHUP killed the server"
-    finally:
-        server.stop()
-    assert server.proc.returncode == 0
-    [line] = [x for x in server.lines() if x["event"] == "sighup_ignored"]
-    assert line["level"] == "warning" and "reload not supported yet" in line["reason"]
-
-
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -108,9 +79,10 @@ def test_make_install_is_the_package_alone_and_test_adds_the_tools() -> None:
 def test_systemd_waits_longer_than_the_drain() -> None:
     unit = (ROOT / "systemd" / "hubproxy.service").read_text()
     [stop] = [line for line in unit.splitlines() if line.startswith("TimeoutStopSec=")]
-    drain = inspect.signature(web.BaseRunner.__init__).parameters["shutdown_timeout"].default
-    # aiohttp's drain, then the last commit and the exit: at least 20 s beyond the drain.
-    assert int(stop.removeprefix("TimeoutStopSec=")) >= drain + 20
+    # [server] drain_s, then what cleanup may still wait for (SHUTDOWN_S), the last commit and
+    # the exit: at least 10 s beyond both.
+    drain = ServerSettings().drain_s + SHUTDOWN_S
+    assert int(stop.removeprefix("TimeoutStopSec=")) >= drain + 10
 
 
 def readme_blocks(section: str) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from array import array
 from collections.abc import Mapping
 from itertools import accumulate
@@ -12,7 +13,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from hubproxy.api.context import CALL_SLOT, REQUEST_ID, TRACE_HEADERS, TRACE_ID
+from hubproxy.api.context import AUTHED, CALL_SLOT, REQUEST_ID, TRACE_HEADERS, TRACE_ID
 from hubproxy.api.middleware import PRINCIPAL_NAME, SESSION_PRINCIPAL
 from hubproxy.api.state import FOLLOWER, KEYS, SETTINGS
 from hubproxy.errors import BadRequest, NotFound, RequestTimeout, Unauthorized
@@ -35,6 +36,7 @@ async def authenticate(request: web.Request) -> Principal:
     if SESSION_PRINCIPAL in request:
         session = request[SESSION_PRINCIPAL]
         request[PRINCIPAL_NAME] = session.user_name
+        request[AUTHED] = time.perf_counter()
         return session
     cache = request.app[KEYS]
     try:
@@ -44,6 +46,7 @@ async def authenticate(request: web.Request) -> Principal:
             raise
         principal = cache.authenticate(request.headers)
     request[PRINCIPAL_NAME] = principal.user_name
+    request[AUTHED] = time.perf_counter()
     return principal
 
 

@@ -10,3 +10,5 @@ REQUEST_ID = web.RequestKey("request_id", str)
 TRACE_ID = web.RequestKey("trace_id", str)
 TRACE_HEADERS = web.RequestKey("trace_headers", dict[str, str])
 CALL_SLOT = web.RequestKey("call_slot", CallSlot)
+STARTED = web.RequestKey("started", float)  # perf_counter when the request arrived
+AUTHED = web.RequestKey("authed", float)  # perf_counter when the caller was known

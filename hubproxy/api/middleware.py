@@ -10,8 +10,8 @@ from collections.abc import Awaitable, Callable
 import structlog
 from aiohttp import web
 
-from hubproxy.api.context import CALL_SLOT, REQUEST_ID, TRACE_HEADERS, TRACE_ID
-from hubproxy.api.state import SETTINGS, TRACING
+from hubproxy.api.context import AUTHED, CALL_SLOT, REQUEST_ID, STARTED, TRACE_HEADERS, TRACE_ID
+from hubproxy.api.state import METRICS, SETTINGS, TRACING
 from hubproxy.errors import HubError, MethodNotAllowed, NotFound, PayloadTooLarge, from_status
 from hubproxy.gateway.auth import Principal
 from hubproxy.ids import random_hex
@@ -40,7 +40,7 @@ SESSIONS: web.AppKey[Middleware] = web.AppKey("sessions")
 
 @web.middleware
 async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
-    started = time.perf_counter()
+    started = request[STARTED] = time.perf_counter()
     incoming = request.headers.get("X-Request-Id", "")
     request[REQUEST_ID] = incoming if _REQUEST_ID.match(incoming) else random_hex(96)
     span = request.app[TRACING].start("http " + request.method, request.headers)
@@ -52,10 +52,34 @@ async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
         status = response.status
         if not response.prepared:  # a stream was prepared with its id already
             response.headers["X-Request-Id"] = request[REQUEST_ID]
+            response.headers["Server-Timing"] = server_timing(request)
         return response
     finally:
-        span.end(status)
+        slot = request.get(CALL_SLOT)
+        span.end(status, slot.call if slot is not None else None)
+        metrics = request.app.get(METRICS)
+        if metrics is not None and metrics.on:
+            metrics.request(status)
         _access_line(request, status, started)
+
+
+def server_timing(request: web.Request) -> str:
+    """The Server-Timing header: auth, admit (to the call's start), upstream (to its first
+    byte) and total, in milliseconds, as far as the request got."""
+    now, started = time.perf_counter(), request[STARTED]
+    parts = []
+    authed = request.get(AUTHED)
+    if authed is not None:
+        parts.append(f"auth;dur={(authed - started) * 1000:.2f}")
+    slot = request.get(CALL_SLOT)
+    call = slot.call if slot is not None else None
+    if call is not None:
+        if authed is not None:
+            parts.append(f"admit;dur={(call.started - authed) * 1000:.2f}")
+        upstream = call.ttfb_ms if call.ttfb_ms is not None else (now - call.started) * 1000
+        parts.append(f"upstream;dur={upstream:.2f}")
+    parts.append(f"total;dur={(now - started) * 1000:.2f}")
+    return ", ".join(parts)
 
 
 async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:

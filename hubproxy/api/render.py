@@ -9,6 +9,7 @@ from contextlib import aclosing
 from aiohttp import web
 
 from hubproxy.api.context import REQUEST_ID
+from hubproxy.api.middleware import server_timing
 from hubproxy.gateway.context import End, Head, Part, Whole
 
 SSE_HEADERS = {
@@ -34,7 +35,10 @@ async def respond(
         if isinstance(first, Whole):
             return web.Response(body=first.body, content_type=content_type, headers=first.headers)
         assert isinstance(first, Head)
-        headers = {**sse, **first.headers, "X-Request-Id": request[REQUEST_ID]}
+        headers = {
+            **sse, **first.headers, "X-Request-Id": request[REQUEST_ID],
+            "Server-Timing": server_timing(request),
+        }  # fmt: skip
         response = web.StreamResponse(status=200, headers=headers)
         await response.prepare(request)
         async for part in answer:

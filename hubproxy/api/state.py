@@ -10,9 +10,11 @@ from hubproxy.catalog.live import LiveCatalog
 from hubproxy.config import Settings
 from hubproxy.gateway.auth import KeyCache
 from hubproxy.gateway.core import Gateway
+from hubproxy.gateway.drain import Drain
 from hubproxy.limits import Budgets, RateLimits
 from hubproxy.store.writer import Writer
 from hubproxy.tasks import Follower
+from hubproxy.telemetry.metrics import Metrics
 from hubproxy.telemetry.setup import Tracing
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -27,3 +29,5 @@ RATES = web.AppKey("rates", RateBook)
 WRITER = web.AppKey("writer", Writer)
 LIMITS = web.AppKey("limits", RateLimits)
 BUDGETS = web.AppKey("budgets", Budgets)
+DRAIN = web.AppKey("drain", Drain)
+METRICS = web.AppKey("metrics", Metrics)

@@ -150,14 +150,14 @@ class GuardedResolver(AbstractResolver):
         allow_private: bool = False,
     ) -> None:
         self._inner = inner if inner is not None else ThreadedResolver()
-        self._exempt = frozenset(h.lower() for h in exempt)
+        self.exempt = frozenset(h.lower() for h in exempt)
         self._allow_private = allow_private
 
     async def resolve(
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
     ) -> list[ResolveResult]:
         found = await self._inner.resolve(host, port, family)
-        if self._allow_private or host.lower() in self._exempt:
+        if self._allow_private or host.lower() in self.exempt:
             return found
         try:
             for entry in found:

@@ -1,5 +1,5 @@
 """The command line: serve, migrate, check-config, users, keys, rates, credits, calls, usage,
-apps."""
+apps, backup, restore."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from importlib.metadata import version
 
 from hubproxy.billing import pricing
 from hubproxy.cli import apps, billing
+from hubproxy.cli import backup as backup_cli
 from hubproxy.cli import catalog as catalog_cli
 from hubproxy.cli import keys as keys_cli
 from hubproxy.cli import secrets as secrets_cli
@@ -125,6 +126,7 @@ def _parser() -> argparse.ArgumentParser:
     apps.add_parser(sub, common)
     catalog_cli.register(sub, common)
     secrets_cli.register(sub, common)
+    backup_cli.register(sub, common)
     return parser
 
 

@@ -1,4 +1,5 @@
-"""`hubproxy serve`: check the address, set up logging, serve until SIGTERM or SIGINT."""
+"""`hubproxy serve`: check the address, set up logging, serve; SIGTERM or SIGINT drains and
+stops, SIGHUP reloads the config's reloadable parts."""
 
 from __future__ import annotations
 
@@ -10,13 +11,18 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import Coroutine
-from typing import Any
 
 import structlog
+from aiohttp import web
 
-from hubproxy.api.state import WRITER
+from hubproxy import config
+from hubproxy.api.state import DRAIN, WRITER
 from hubproxy.cli.common import settings_of
+from hubproxy.config import ConfigError, ServerSettings, Settings
+from hubproxy.tasks import Tasks
+
+log = structlog.get_logger("hubproxy")
+DEAD_DRAIN_S = 5.0  # a server whose writer died waits this long for its connections
 
 # A server whose writer died drains this long at most: nothing in flight can be recorded.
 DEAD_DRAIN_S = 5.0
@@ -37,17 +43,13 @@ def serve(args: argparse.Namespace) -> int:
         print(f"hubproxy: {problem}", file=sys.stderr)
         return 1
     sink = setup_logging(settings.log)
-    log = structlog.get_logger("hubproxy")
 
     async def run() -> int:
         try:
             runner, bound = await start(settings)
-        except OSError as exc:  # taken between the check and now
+        except OSError as exc:  # taken between the check and now; start() cleaned up
             print(f"hubproxy: {_bind_problem(host, port, exc)}", file=sys.stderr)
-            sink.close()
-            # start() leaves its runner set up when the bind fails, and the open database
-            # threads keep the process alive: nothing was served, so leave at once.
-            os._exit(1)
+            return 1
         # What startup built lives as long as the process: keep the collector off it, and
         # let it run less often (a request makes short-lived objects, rarely cycles).
         gc.freeze()
@@ -63,29 +65,29 @@ def serve(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        # SIGHUP's default action ends the process without a drain. Until the config can be
-        # reloaded, it is acknowledged and ignored.
+        reloads = Tasks()
         loop.add_signal_handler(
-            signal.SIGHUP,
-            lambda: log.warning(
-                "sighup_ignored", reason="reload not supported yet; restart to apply a new config"
-            ),
+            signal.SIGHUP, lambda: reloads.spawn("reload", _reload(runner.app, settings))
         )
         writer = runner.app[WRITER]
-        await _first(stop.wait(), writer.died.wait())
-        if writer.error is None:
-            log.info("stopping")
-            await runner.cleanup()
-            return 0
-        # Nothing can be recorded any more: exit non-zero, for systemd to restart us. What
-        # is in flight cannot be recorded either, so the drain is short.
-        log.critical("exiting_writer_died", error=str(writer.error))
-        cleanup = asyncio.ensure_future(runner.cleanup())
-        done, _ = await asyncio.wait([cleanup], timeout=DEAD_DRAIN_S)
-        if not done:
-            sink.close()
-            os._exit(1)  # a connection held open must not keep a process that cannot record
-        return 1
+        waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(writer.died.wait())]
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        for wait in waits:
+            wait.cancel()
+        await reloads.stop()
+        if writer.died.is_set():
+            # Nothing can be recorded any more: exit non-zero, for systemd to restart us.
+            # What is in flight cannot be recorded either, so the drain is short.
+            log.critical("exiting_writer_died", error=str(writer.error))
+            runner.app[DRAIN].begin()
+            cleanup = asyncio.ensure_future(runner.cleanup())
+            done, _ = await asyncio.wait([cleanup], timeout=DEAD_DRAIN_S)
+            if not done:
+                sink.close()
+                os._exit(1)  # a connection held open must not keep a dead process alive
+            return 1
+        await drain(runner, settings.server)
+        return 0
 
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         status = runner.run(run())
@@ -93,15 +95,39 @@ def serve(args: argparse.Namespace) -> int:
     return status
 
 
-async def _first(*waits: Coroutine[Any, Any, Any]) -> None:
-    """Wait until one of `waits` is done; cancel the others."""
-    tasks = [asyncio.ensure_future(w) for w in waits]
+async def drain(runner: web.AppRunner, server: ServerSettings) -> None:
+    """SIGTERM: readiness fails at once; the listener closes after drain_grace_s; calls in
+    flight have until drain_s (from now) to finish, then the rest are ended as `shutdown`
+    (an error event in their stream, recorded as failed); the writer flushes at cleanup."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + server.drain_s
+    gate = runner.app[DRAIN]
+    gate.begin()
+    log.info("draining", grace_s=server.drain_grace_s, drain_s=server.drain_s)
+    await asyncio.sleep(min(server.drain_grace_s, server.drain_s))
+    for site in list(runner.sites):
+        await site.stop()  # new connections are refused from here
+    while gate.in_flight and loop.time() < deadline:
+        await asyncio.sleep(0.05)
+    cut = gate.cut()
+    if cut:
+        log.warning("drain_deadline", ended=cut)
+    log.info("stopping")
+    await runner.cleanup()
+
+
+async def _reload(app: web.Application, settings: Settings) -> None:
+    from hubproxy.app import reload
+
+    assert settings.source is not None
     try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        new = config.load(settings.source, secrets=True)
+        changed = await reload(app, new)
+    except ConfigError as exc:
+        log.error("reload_failed", error=str(exc), kept="the running config")
+        return
+    # At warning: an operator must see it whatever the (possibly new) level.
+    log.warning("reloaded_config", changed=changed)
 
 
 def listen_problem(host: str, port: int) -> str | None:

@@ -4,7 +4,7 @@ has been read."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 import aiohttp
 
@@ -73,14 +73,24 @@ class Upstreams:
     ClientSession their HTTP transports share (behind the SSRF guard: names that resolve to
     private addresses are refused at connect time, but for the config file's own hosts)."""
 
-    def __init__(self, *, exempt_hosts: Iterable[str], allow_private: bool) -> None:
-        self._exempt = tuple(exempt_hosts)
-        self._allow_private = allow_private
+    def __init__(
+        self,
+        *,
+        exempt_hosts: Iterable[str],
+        allow_private: bool,
+        wrap: Callable[[Transport], Transport] | None = None,
+    ) -> None:
+        self._resolver = GuardedResolver(exempt=exempt_hosts, allow_private=allow_private)
+        self._wrap = wrap  # around every transport: the drain's
         self._session: aiohttp.ClientSession | None = None
         self._by_name: dict[str, Upstream] = {}
 
+    def exempt(self, hosts: Iterable[str]) -> None:
+        """The config file's hosts changed (a reload): they pass the SSRF guard now."""
+        self._resolver.exempt = frozenset(h.lower() for h in hosts)
+
     async def start(self) -> None:
-        resolver = GuardedResolver(exempt=self._exempt, allow_private=self._allow_private)
+        resolver = self._resolver
         connector = aiohttp.TCPConnector(
             limit=0, ttl_dns_cache=300, keepalive_timeout=60, resolver=resolver
         )
@@ -113,6 +123,8 @@ class Upstreams:
             transport = HttpTransport(
                 self._session, timeout(entry.connect_timeout_s, entry.idle_timeout_s)
             )
+        if self._wrap is not None:
+            transport = self._wrap(transport)
         return Upstream(entry, make(entry.settings()), transport)
 
 

@@ -167,3 +167,15 @@ async def grant_totals(conn: aiosqlite.Connection, user_id: int) -> tuple[int, i
     ) as cur:
         row = await cur.fetchone()
     return (int(row[0]), int(row[1])) if row is not None else (0, 0)
+
+
+async def meter_lag_s(conn: aiosqlite.Connection, now: int) -> float:
+    """Seconds since the oldest debit the meter webhook has not accepted; 0 when none waits."""
+    sql = (
+        "SELECT MIN(created_at) FROM credit_ledger WHERE kind = 'debit' AND id > "
+        "COALESCE((SELECT ledger_id FROM meter_cursor WHERE name = 'webhook'), 0)"
+    )
+    async with conn.execute(sql) as cur:
+        row = await cur.fetchone()
+    oldest = row[0] if row else None
+    return 0.0 if oldest is None else max(0.0, (now - int(oldest)) / 1000)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
@@ -385,7 +386,28 @@ class Writer:
                     fut.set_exception(error)
         return True
 
+    # Told the size and duration (seconds) of every batch committed: the metrics' hook.
+    on_commit: Callable[[int, float], None] | None = None
+
+    @property
+    def depth(self) -> int:
+        """Units of writes queued, not yet committed."""
+        return len(self._queue)
+
+    @property
+    def alive(self) -> bool:
+        """The writer's task runs: it has not ended (closed, or died on an error)."""
+        return self._task is not None and not self._task.done()
+
     def _apply(self, batch: list[Entry]) -> list[Exception | None]:
+        if self.on_commit is None:
+            return self._apply_batch(batch)
+        started = time.perf_counter()
+        outcome = self._apply_batch(batch)
+        self.on_commit(len(batch), time.perf_counter() - started)
+        return outcome
+
+    def _apply_batch(self, batch: list[Entry]) -> list[Exception | None]:
         """Commit the batch; if it fails as a whole, replay its units one by one so that one
         bad unit fails alone instead of taking its neighbours with it."""
         units = [entry.ops for entry in batch]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 import structlog
@@ -22,10 +22,14 @@ _FREE_TEXT = ("error", "path")
 _log = structlog.get_logger("hubproxy.access")
 
 
+class Level(Protocol):
+    value: int  # the level lines must reach (logs.THRESHOLD: SIGHUP may change it)
+
+
 class _Direct:
     __slots__ = ("level", "second", "sink", "stamp")
 
-    def __init__(self, sink: LineSink, level: int) -> None:
+    def __init__(self, sink: LineSink, level: Level) -> None:
         self.sink = sink
         self.level = level
         self.second = -1
@@ -45,7 +49,7 @@ class _Direct:
 _direct: _Direct | None = None
 
 
-def configure(sink: LineSink | None, level: int = logging.INFO) -> None:
+def configure(sink: LineSink | None, level: Level) -> None:
     """Write access lines straight to `sink` as JSON (None: through structlog)."""
     global _direct
     _direct = None if sink is None else _Direct(sink, level)
@@ -58,7 +62,7 @@ def write(fields: dict[str, Any], *, warning: bool = False) -> None:
         (_log.warning if warning else _log.info)("request", **fields)
         return
     level = logging.WARNING if warning else logging.INFO
-    if level < direct.level:
+    if level < direct.level.value:
         return
     for name in _FREE_TEXT:
         value = fields.get(name)

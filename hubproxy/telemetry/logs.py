@@ -79,6 +79,33 @@ def _json_text(obj: Any, **kw: Any) -> str:
     return orjson.dumps(obj, **kw).decode()
 
 
+class _Threshold:
+    """The level lines must reach: the first processor, so that SIGHUP can change it for
+    loggers already cached (set_level)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value = logging.INFO
+
+    def __call__(self, logger: Any, method: str, event: Any) -> Any:
+        if _LEVELS.get(method, logging.INFO) < self.value:
+            raise structlog.DropEvent
+        return event
+
+
+_LEVELS = logging.getLevelNamesMapping() | {"warn": logging.WARNING, "exception": logging.ERROR}
+_LEVELS = {k.lower(): v for k, v in _LEVELS.items()}
+THRESHOLD = _Threshold()
+
+
+def set_level(name: str) -> None:
+    """Change the log level of every logger, cached ones too ([log] level on SIGHUP)."""
+    level = logging.getLevelNamesMapping()[name.upper()]
+    THRESHOLD.value = level
+    logging.getLogger().setLevel(level)
+
+
 def setup_logging(settings: LogSettings, stream: TextIO | None = None) -> LineSink:
     """JSON lines when not on a TTY (or when asked), readable colours on a TTY, for structlog
     and the standard library alike; uncaught exceptions are logged the same way. Returns the
@@ -86,12 +113,13 @@ def setup_logging(settings: LogSettings, stream: TextIO | None = None) -> LineSi
     out = stream or sys.stdout
     as_json = settings.format == "json" or (settings.format == "auto" and not out.isatty())
     level = logging.getLevelNamesMapping()[settings.level.upper()]
+    THRESHOLD.value = level
     sink = LineSink(getattr(out, "buffer", sys.stdout.buffer))
     atexit.register(sink.close)
     stamp = structlog.processors.TimeStamper(fmt="iso", utc=True)
     structlog.configure(
-        processors=[structlog.processors.add_log_level, stamp, *_tail(as_json, _PLAIN)],
-        wrapper_class=structlog.make_filtering_bound_logger(level),
+        processors=[THRESHOLD, structlog.processors.add_log_level, stamp, *_tail(as_json, _PLAIN)],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG),
         logger_factory=sink.logger,
         cache_logger_on_first_use=True,
     )
@@ -112,7 +140,7 @@ def setup_logging(settings: LogSettings, stream: TextIO | None = None) -> LineSi
     root.addHandler(_SinkHandler(sink, formatter))
     root.setLevel(level)
     logging.captureWarnings(True)
-    access.configure(sink if as_json else None, level)
+    access.configure(sink if as_json else None, THRESHOLD)
     sys.excepthook = _log_uncaught
     threading.excepthook = _log_thread_uncaught
     return sink

@@ -1,0 +1,93 @@
+"""/metrics: the Prometheus text of OTel's instruments, counted per call, behind its token."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.conftest import Hub, HubFactory
+
+TOKEN = "metrics-token-0123456789"
+
+
+def samples(text: str) -> list[Any]:
+    return [s for family in text_string_to_metric_families(text) for s in family.samples]
+
+
+def value(found: list[Any], name: str, **labels: str) -> float:
+    total = 0.0
+    for s in found:
+        if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()):
+            total += s.value
+    return total
+
+
+async def scrape(hub: Hub, token: str | None = TOKEN) -> tuple[int, str]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with aiohttp.ClientSession() as s, s.get(hub.url + "/metrics", headers=headers) as r:
+        return r.status, await r.text()
+
+
+async def test_counters_match_the_calls_made(hub_factory: HubFactory) -> None:
+    providers = [
+        {"name": "demo", "type": "fake", "models": ["echo"]},
+        {"name": "free", "type": "fake"},  # no allow-list: any model name passes
+    ]
+    hub = await hub_factory(providers, metrics={"token": TOKEN})
+    client = hub.openai()
+    for _ in range(3):
+        await client.chat.completions.create(
+            model="demo/echo", messages=[{"role": "user", "content": "hello there"}]
+        )
+    stream = await client.chat.completions.create(
+        model="demo/echo", messages=[{"role": "user", "content": "hi"}], stream=True
+    )
+    async for _ in stream:
+        pass
+    for name in ("free/unlisted-1", "free/unlisted-2"):
+        await client.chat.completions.create(
+            model=name, messages=[{"role": "user", "content": "x"}]
+        )
+    status, text = await scrape(hub)
+    assert status == 200
+    found = samples(text)
+    calls = hub.calls()
+    ok = sum(1 for c in calls if c["status"] == "success")
+    assert value(found, "hubproxy_calls_total", status="success") == ok == 6
+    model = {"gen_ai_provider_name": "demo", "gen_ai_request_model": "echo"}
+    assert value(found, "gen_ai_server_request_duration_seconds_count", **model) == 4
+    assert value(found, "gen_ai_server_time_to_first_token_seconds_count", **model) == 1
+    prompt = sum(c["prompt_tokens"] for c in calls if c["model"] == "echo")
+    completion = sum(c["completion_tokens"] for c in calls if c["model"] == "echo")
+    tokens = "gen_ai_client_token_usage_sum"
+    assert value(found, tokens, **model, gen_ai_token_type="input") == prompt
+    assert value(found, tokens, **model, gen_ai_token_type="output") == completion
+    assert value(found, "hubproxy_streams_active") == 0
+    assert value(found, "hubproxy_http_requests_total", http_response_status_code="200") == 6
+    assert value(found, "hubproxy_writer_batch_size_count") >= 1
+    assert any(s.name == "hubproxy_writer_queue_depth" for s in found)
+    assert any(s.name == "hubproxy_holds_outstanding" for s in found)
+    # Names no catalogue lists never become labels of their own.
+    assert not any("unlisted" in str(s.labels) for s in found)
+    other = {"gen_ai_provider_name": "free", "gen_ai_request_model": "other"}
+    assert value(found, "gen_ai_server_request_duration_seconds_count", **other) == 2
+
+
+async def test_metrics_need_the_token_and_are_off_without_one(hub_factory: HubFactory) -> None:
+    hub = await hub_factory(metrics={"token": TOKEN})
+    assert (await scrape(hub, None))[0] == 401
+    assert (await scrape(hub, "wrong"))[0] == 401
+    off = await hub_factory()
+    assert (await scrape(off))[0] == 404
+
+
+async def test_rate_limit_refusals_are_counted(hub_factory: HubFactory) -> None:
+    from hubproxy.api.state import METRICS
+
+    hub = await hub_factory(metrics={"token": TOKEN})
+    hub.app[METRICS].rate_limited("key", "rpm")
+    hub.app[METRICS].rate_limited("key", "rpm")
+    found = samples((await scrape(hub))[1])
+    assert value(found, "hubproxy_rate_limit_refusals_total", scope="key", limit="rpm") == 2
