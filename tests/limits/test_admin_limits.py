@@ -116,6 +116,8 @@ async def test_a_member_gets_404(
         ("PATCH", "/api/admin/keys/1", {}, 400, "body"),
         ("PATCH", "/api/admin/keys/999", {"ttl": "1d"}, 404, None),
         ("PUT", "/api/admin/keys/abc/limits", {"rpm": 1}, 404, None),
+        ("PUT", "/api/admin/keys/³/limits", {"rpm": 1}, 404, None),  # a digit, not 0-9
+        ("GET", "/api/admin/keys/٢", None, 404, None),  # int() reads it as 2
     ],
 )
 async def test_bad_input_is_a_4xx_naming_the_field(
