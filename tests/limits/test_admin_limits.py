@@ -179,6 +179,7 @@ def test_cli_keys_scopes_and_limits(run: Run) -> None:
     [
         (("keys", "limit", "1", "--rpm", "-1"), "--rpm"),
         (("keys", "limit", "1", "--tpm", "lots"), "--tpm"),
+        (("keys", "limit", "1", "--rpm", "²"), "--rpm"),  # str.isdigit() says yes, int() no
         (("keys", "limit", "1"), "nothing to change"),
         (("keys", "limit", "9", "--rpm", "1"), "no key with id 9"),
         (("users", "limit", "nobody", "--rpm", "1"), "no user named"),
