@@ -17,20 +17,18 @@ LIMIT_ERROR = (
     "default), got {value!r}."
 )
 Limit = Annotated[
-    int | Annotated[str, Meta(pattern=r"^\s*[0-9]{1,13}\s*$")],
-    says(
-        LIMIT_ERROR,
-        "0: no limit; null (or left out): the [limits] default.",
-    ),
+    Annotated[int, Meta(ge=0, le=MAX_LIMIT)] | Annotated[str, Meta(pattern=r"^\s*[0-9]{1,13}\s*$")],
+    says(LIMIT_ERROR),
 ]
+DEFAULT = "; 0: no limit; null (or left out): the [limits] default."
 
 
 class LimitsChange(Struct):
     """All three limits: one left out goes back to the default, like one sent as null."""
 
-    rpm: Annotated[Limit, Meta(description="Requests a minute.")] | None = None
-    tpm: Annotated[Limit, Meta(description="Tokens a minute.")] | None = None
-    concurrency: Annotated[Limit, Meta(description="Calls at once.")] | None = None
+    rpm: Annotated[Limit, Meta(description="Requests a minute" + DEFAULT)] | None = None
+    tpm: Annotated[Limit, Meta(description="Tokens a minute" + DEFAULT)] | None = None
+    concurrency: Annotated[Limit, Meta(description="Calls at once" + DEFAULT)] | None = None
 
 
 class ScopeChange(Struct):
