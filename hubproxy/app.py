@@ -99,18 +99,17 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(openai.routes)
     app.add_routes(native.routes)
     app.add_routes(media.routes)
-    app.add_routes(aigne_v2.routes)
-    app.add_routes(aigne_info.routes)
     app.add_routes(responses.routes)
     app.add_routes(legacy.routes)
-    aigne_paths = (*aigne_v1.PATHS, *aigne_v2.PATHS, *aigne_info.PATHS)
+    aigne_paths = (*aigne_v1.api.paths(), *aigne_v2.api.paths(), *aigne_info.api.paths())
     app[middleware.ERROR_BODIES] = {
         **native.ERROR_BODIES,
         **aigne_common.error_bodies(settings.aigne.payment_link, aigne_paths),
     }
-    for api in (user.api, admin.api, user_keys.api, admin_users.api):
+    apis = (user.api, admin.api, user_keys.api, admin_users.api, admin_limits.api,
+            aigne_v2.api, aigne_info.api)  # fmt: skip
+    for api in apis:
         api.install(app)  # each /api route with its schema: see docs/api-routes.md
-    app.add_routes(admin_limits.routes)
     openapi.install(app)
     ui.setup(app, settings)  # the dashboard: pages, static files, session middlewares
     catalog_admin.install(app)

@@ -66,7 +66,72 @@ async def test_every_api_route_the_app_serves_is_in_the_document(hub: Hub) -> No
     """A route added with plain app.router (not through hubproxy.api.schema.Api) fails here."""
     _, doc = await fetch(hub, "/openapi.json")
     assert undocumented(hub.app, doc) == []
-    assert len([op for ops in doc["paths"].values() for op in ops]) >= 34
+    assert len([op for ops in doc["paths"].values() for op in ops]) >= 53
+
+
+async def test_aigne_routes_are_described_with_their_errors_streams_and_security(
+    hub: Hub,
+) -> None:
+    _, doc = await fetch(hub, "/openapi.json")
+    validate(doc)
+    paths, schemes = doc["paths"], doc["components"]["securitySchemes"]
+
+    def ref(content: dict[str, Any]) -> str:
+        return str(content["application/json"]["schema"]["$ref"]).rsplit("/", 1)[1]
+
+    aigne = [(p, m, op) for p, ops in paths.items() for m, op in ops.items()
+             if op["tags"][0].startswith("aigne")]  # fmt: skip
+    assert {p for p, _, _ in aigne} >= {
+        "/api/v2/chat", "/api/v2/chat/completions", "/api/v2/embeddings", "/api/v2/image",
+        "/api/v2/image/generations", "/api/v2/status", "/api/ai-providers/models",
+        "/api/ai/models", "/api/user/credit/balance", "/api/app/register", "/api/app/status",
+        "/api/app/subscription-webhook", "/api/v1/chat/completions", "/api/v1/embeddings",
+        "/api/v1/image/generations", "/__blocklet__.js",
+    }  # fmt: skip
+    for path, _, op in aigne:  # every error in AIGNE's shape, never OpenAI's
+        for status, answer in op["responses"].items():
+            if status != "200":
+                assert ref(answer["content"]) == "AigneError", (path, status)
+    error = doc["components"]["schemas"]["AigneErrorBody"]
+    assert set(error["properties"]) == {"message", "type", "timestamp", "link"}
+    assert set(error["required"]) == {"message", "type", "timestamp"}
+
+    chat = paths["/api/v2/chat"]["post"]
+    assert set(chat["responses"]["200"]["content"]) == {"application/json", "text/event-stream"}
+    assert ref(chat["responses"]["200"]["content"]) == "AigneChatReply"
+    assert ref(chat["requestBody"]["content"]) == "AigneChatRequest"
+    assert {"402", "404", "429", "502"} <= set(chat["responses"])
+    assert "security" not in chat  # the document's own: a hub key
+    assert "x-aigne-hub-client-did" in {p["name"] for p in chat["parameters"]}
+    flat = paths["/api/v1/chat/completions"]["post"]
+    assert "text/event-stream" in flat["responses"]["200"]["content"]
+    # v1: signed by the app, not a hub key; the webhook by the payment system.
+    [signed] = flat["security"]
+    assert {schemes[name]["name"] for name in signed} == {
+        "x-app-id", "x-timestamp", "x-component-sig"}  # fmt: skip
+    assert all(schemes[name]["type"] == "apiKey" for name in signed)
+    assert paths["/api/app/status"]["get"]["security"] == flat["security"]
+    [webhook] = paths["/api/app/subscription-webhook"]["post"]["security"]
+    assert [schemes[name]["name"] for name in webhook] == ["x-payment-signature"]
+    for path in ("/api/ai-providers/models", "/api/ai/models", "/__blocklet__.js",
+                 "/api/app/register"):  # fmt: skip
+        op = paths[path]["post" if path == "/api/app/register" else "get"]
+        assert op["security"] == [] and "401" not in op["responses"], path
+    models = paths["/api/ai/models"]["get"]["responses"]["200"]["content"]["application/json"]
+    assert models["schema"]["type"] == "array"
+    # The limits admin: its own types, admin only.
+    limits = paths["/api/admin/keys/{key_id}/limits"]["put"]
+    assert ref(limits["requestBody"]["content"]) == "LimitsChange"
+    assert {"401", "404", "422"} <= set(limits["responses"])
+    assert ref(limits["responses"]["422"]["content"]) == "Error"
+
+
+async def test_aignes_public_routes_pass_query_parameters_they_do_not_read(hub: Hub) -> None:
+    """AIGNE's clients are not ours: a parameter a public AIGNE route does not read passes."""
+    status, models = await fetch(hub, "/api/ai/models?type=chat&page=2")
+    assert status == 200 and {m["type"] for m in models} == {"chat"}
+    status, _ = await fetch(hub, "/api/user/balance?page=2", hub.key)
+    assert status == 400  # ours still refuse a parameter they do not take
 
 
 async def test_a_route_added_without_its_schema_is_caught(hub: Hub) -> None:

@@ -7,60 +7,55 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 from aiohttp import web
 
-from hubproxy.api.admin import admin, user_named
-from hubproxy.api.common import read_json
+from hubproxy.api import limits_shapes as shapes
+from hubproxy.api.admin import user_named
+from hubproxy.api.schema import Api
 from hubproxy.api.state import FOLLOWER, READER, WRITER
-from hubproxy.api.user import check_params, reply
-from hubproxy.billing.pricing import only
+from hubproxy.api.user import reply
 from hubproxy.errors import BadRequest, NotFound
 from hubproxy.limits import fields
 from hubproxy.store import accounts, db
 from hubproxy.store.clock import now_ms
 
-routes = web.RouteTableDef()
-
-LIMIT_FIELDS = frozenset(accounts.LIMIT_COLUMNS)
-SCOPE_FIELDS = frozenset({"expires_at", "ttl", "models", "budget"})
+api = Api()
 
 
 async def _key(request: web.Request) -> dict[str, Any]:
     raw = request.match_info["key_id"]
-    key_id = int(raw) if raw.isdigit() and len(raw) <= 18 else None
+    key_id = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 18 else None
     row = None if key_id is None else await db.key_settings(request.app[READER], key_id)
     if row is None:
         raise NotFound(f"No key with id {raw!r}.", code="key_not_found")
     return row
 
 
-def _limits(body: dict[str, Any]) -> dict[str, int | None]:
+def _limits(body: shapes.LimitsChange) -> dict[str, int | None]:
     """All three limits: a field left out goes back to the default, like one sent as null."""
-    only(body, LIMIT_FIELDS)
-    return {name: fields.limit(body.get(name), name) for name in accounts.LIMIT_COLUMNS}
+    sent = msgspec.structs.asdict(body)
+    return {name: fields.limit(sent[name], name) for name in accounts.LIMIT_COLUMNS}
 
 
 async def _applied(request: web.Request) -> None:
     await request.app[FOLLOWER].refresh()  # the next call here sees it
 
 
-@routes.get("/api/admin/keys/{key_id}")
+@api.get("/api/admin/keys/{key_id}", ok=shapes.KeyScope, admin=True)
 async def get_key(request: web.Request) -> web.Response:
-    await admin(request)
-    check_params(request, frozenset())
+    """A key's scope and limits."""
     return reply(fields.key_view(await _key(request)))
 
 
-@routes.patch("/api/admin/keys/{key_id}")
-async def update_key(request: web.Request) -> web.Response:
-    """Set a key's expiry ("expires_at" or "ttl"), allow-list ("models") or cap ("budget");
-    null clears one. Fields left out stay as they are."""
-    await admin(request)
-    check_params(request, frozenset())
+@api.patch("/api/admin/keys/{key_id}", ok=shapes.KeyScope, admin=True)
+async def update_key(request: web.Request, body: shapes.ScopeChange) -> web.Response:
+    """Set a key's expiry, allow-list or cap.
+
+    "expires_at" or "ttl", "models", "budget"; null clears one. Fields left out stay as they
+    are."""
     key = await _key(request)
-    body = await read_json(request)
-    only(body, SCOPE_FIELDS)
-    cols = fields.scope_update(body, now_ms())
+    cols = fields.scope_update(msgspec.to_builtins(body), now_ms())
     if not cols:
         raise BadRequest("Nothing to change: send expires_at, ttl, models or budget.", param="body")
     await request.app[WRITER].commit(accounts.update_key(key["id"], cols))
@@ -68,24 +63,20 @@ async def update_key(request: web.Request) -> web.Response:
     return reply(fields.key_view(await _key(request)))
 
 
-@routes.put("/api/admin/keys/{key_id}/limits")
-async def key_limits(request: web.Request) -> web.Response:
-    await admin(request)
-    check_params(request, frozenset())
+@api.put("/api/admin/keys/{key_id}/limits", ok=shapes.KeyScope, admin=True)
+async def key_limits(request: web.Request, body: shapes.LimitsChange) -> web.Response:
+    """Set a key's rate limits (all three)."""
     key = await _key(request)
-    limits = _limits(await read_json(request))
-    await request.app[WRITER].commit(accounts.update_key(key["id"], limits))
+    await request.app[WRITER].commit(accounts.update_key(key["id"], _limits(body)))
     await _applied(request)
     return reply(fields.key_view(await _key(request)))
 
 
-@routes.put("/api/admin/users/{name}/limits")
-async def user_limits(request: web.Request) -> web.Response:
-    await admin(request)
-    check_params(request, frozenset())
+@api.put("/api/admin/users/{name}/limits", ok=shapes.UserLimits, admin=True)
+async def user_limits(request: web.Request, body: shapes.LimitsChange) -> web.Response:
+    """Set a user's rate limits (all three), over all their keys."""
     user = await user_named(request, request.match_info["name"])
-    limits = _limits(await read_json(request))
-    await request.app[WRITER].commit(accounts.set_user_limits(user["id"], limits))
+    await request.app[WRITER].commit(accounts.set_user_limits(user["id"], _limits(body)))
     await _applied(request)
     row = await db.user_limits(request.app[READER], user["name"])
     assert row is not None

@@ -32,7 +32,17 @@ from hubproxy.providers.openai import images
 
 CLIENT_DID = "x-aigne-hub-client-did"
 _MAX_DID = 256
+CLIENT_DID_HEADER = {
+    "name": CLIENT_DID, "in": "header", "required": False,
+    "description": "The DID of the app the call is made through, recorded as the call's app.",
+    "schema": {"type": "string", "maxLength": _MAX_DID},
+}  # fmt: skip
 CREDIT_PREFIX = "$"
+EVENTS = "text/event-stream"
+# What a call through the gateway may answer beyond bad input: credits short (402), a model
+# the key may not use (403) or that is unknown (404), a rate limit (429), the upstream's
+# failures (502, 503, 504).
+CALL_ERRORS = (402, 403, 404, 429, 502, 503, 504)
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,21 +9,22 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from hubproxy.api import aigne_answers as answers
+from hubproxy.api import aigne_shapes as shapes
 from hubproxy.api.aigne_common import payment_link
-from hubproxy.api.common import authenticate
+from hubproxy.api.schema import PUBLIC, Api
 from hubproxy.api.state import CATALOG, CREDITS, RATES, READER
 from hubproxy.billing import prices
+from hubproxy.gateway.auth import Principal
 from hubproxy.money import format_amount
 from hubproxy.store import ledger
 
-routes = web.RouteTableDef()
+api = Api(error=answers.AigneError, tag="aigne")
 # AIGNE Hub's blocklet DID: AIGNE's SDK finds the hub's routes under the mount point of the
 # component with this DID (@aigne/aigne-hub's AIGNE_HUB_BLOCKLET_DID). hubproxy serves them at
 # the root.
 AIGNE_HUB_DID = "z8ia3xzq2tMq8CRHfaXj1BTYJyYnEcHbqP8cJ"
 MOUNT_POINT = "/"
-PATHS = ("/api/v2/status", "/api/ai-providers/models", "/api/ai/models",
-         "/api/user/credit/balance")  # fmt: skip
 TYPES = ("chat", "embedding", "image", "audio")
 
 
@@ -31,9 +32,10 @@ def reply(data: Any) -> web.Response:
     return web.Response(body=orjson.dumps(data), content_type="application/json")
 
 
-@routes.get("/__blocklet__.js")
-async def blocklet(request: web.Request) -> web.Response:
-    """Public discovery, as a Blocklet Server answers it: JSON with ?type=json, else a script."""
+@api.get("/__blocklet__.js", ok=answers.BlockletInfo, auth=PUBLIC,
+         media=("application/javascript",))  # fmt: skip
+async def blocklet(request: web.Request, query: shapes.DiscoveryQuery) -> web.Response:
+    """Discovery, as a Blocklet Server answers it: JSON with ?type=json, else a script."""
     info = {
         "appName": "hubproxy",
         "appUrl": f"{request.scheme}://{request.host}",
@@ -43,18 +45,28 @@ async def blocklet(request: web.Request) -> web.Response:
              "mountPoint": MOUNT_POINT, "status": "running"},
         ],
     }  # fmt: skip
-    if request.query.get("type") == "json":
+    if query.type == "json":
         return reply(info)
     script = b"window.blocklet = " + orjson.dumps(info) + b";\n"
     return web.Response(body=script, content_type="application/javascript")
 
 
-@routes.get("/api/ai-providers/models")
-@routes.get("/api/ai/models")
-async def models(request: web.Request) -> web.Response:
-    """Public: every routed model with its rates, as decimal strings of credits per token (per
-    image for image models)."""
-    wanted = request.query.get("type")
+@api.get("/api/ai-providers/models", ok=list[answers.AigneModel], auth=PUBLIC)
+async def models(request: web.Request, query: shapes.ModelsQuery) -> web.Response:
+    """Every routed model with its rates.
+
+    Rates are decimal strings of credits per token (per image for image models)."""
+    return _models(request, query)
+
+
+@api.get("/api/ai/models", ok=list[answers.AigneModel], auth=PUBLIC)
+async def ai_models(request: web.Request, query: shapes.ModelsQuery) -> web.Response:
+    """Every routed model with its rates (the same as /api/ai-providers/models)."""
+    return _models(request, query)
+
+
+def _models(request: web.Request, query: shapes.ModelsQuery) -> web.Response:
+    wanted = query.type or None
     priced: dict[tuple[str, str], list[tuple[str, prices.Rate | None]]] = {}
     for (provider, name, kind), found in request.app[RATES].items():
         priced.setdefault((provider, name), []).append((kind, found))
@@ -93,11 +105,15 @@ def _per_token(millionths: int) -> str:
     return format(value, "f") if value else "0"
 
 
-@routes.get("/api/v2/status")
-async def status(request: web.Request) -> web.Response:
-    """200 {"available": true}, or false with why (402 NOT_ENOUGH when credits are short)."""
-    principal = await authenticate(request)
-    model = request.query.get("model")
+@api.get("/api/v2/status", ok=answers.AigneStatus, errors=(404,))
+async def status(
+    request: web.Request, caller: Principal, query: shapes.StatusQuery
+) -> web.Response:
+    """Whether the caller may call (the model, if named).
+
+    {"available": true}, or false with why (code 402, type NOT_ENOUGH, when credits are
+    short). A model that is not routed is a 404."""
+    model = query.model or None
     credits = request.app[CREDITS]
     if model:
         route = request.app[CATALOG].current.resolve(model)[0]  # 404 in AIGNE's shape
@@ -107,23 +123,23 @@ async def status(request: web.Request) -> web.Response:
         if credits.enabled and not rated:
             return reply({"available": False, "error": f"The model '{model}' has no rate.",
                           "code": 403, "type": "NO_RATE"})  # fmt: skip
-    if credits.enabled and credits.available(principal.user_id) <= 0:
+    if credits.enabled and credits.available(caller.user_id) <= 0:
         return reply({"available": False, "error": "Insufficient credits.", "code": 402,
                       "link": payment_link(request), "type": "NOT_ENOUGH"})  # fmt: skip
     return reply({"available": True})
 
 
-@routes.get("/api/user/credit/balance")
-async def balance(request: web.Request) -> web.Response:
-    """The caller's credits, as decimal strings: what is left, what calls in flight hold, and
-    what was granted (and how many times)."""
-    principal = await authenticate(request)
+@api.get("/api/user/credit/balance", ok=answers.AigneBalance)
+async def balance(request: web.Request, caller: Principal) -> web.Response:
+    """The caller's credits, as decimal strings.
+
+    What is left, what calls in flight hold, and what was granted (and how many times)."""
     credits = request.app[CREDITS]
-    count, granted = await ledger.grant_totals(request.app[READER], principal.user_id)
+    count, granted = await ledger.grant_totals(request.app[READER], caller.user_id)
     return reply({
-        "balance": format_amount(credits.balances.get(principal.user_id, 0)),
+        "balance": format_amount(credits.balances.get(caller.user_id, 0)),
         "currency": "credits",
         "total": format_amount(granted),
         "grantCount": count,
-        "pendingCredit": format_amount(credits.held.get(principal.user_id, 0)),
+        "pendingCredit": format_amount(credits.held.get(caller.user_id, 0)),
     })  # fmt: skip

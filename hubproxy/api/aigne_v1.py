@@ -16,15 +16,17 @@ import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any
+from typing import Annotated, Any
 
 import aiosqlite
 import orjson
 from aiohttp import web
 
+from hubproxy.api import aigne_answers as answers
 from hubproxy.api import aigne_common as common
-from hubproxy.api.common import read_json
+from hubproxy.api import aigne_shapes as shapes
 from hubproxy.api.middleware import PRINCIPAL_NAME
+from hubproxy.api.schema import PUBLIC, Api, Security
 from hubproxy.api.state import FOLLOWER, READER, SETTINGS, WRITER
 from hubproxy.errors import BadRequest, NotFound, PaymentRequired, Unauthorized
 from hubproxy.gateway import signatures
@@ -32,10 +34,9 @@ from hubproxy.gateway.auth import Principal
 from hubproxy.store import apps
 from hubproxy.store.clock import now_ms
 
-routes = web.RouteTableDef()
-PATHS = ("/api/app/register", "/api/app/status", "/api/app/subscription-webhook",
-         "/api/v1/chat/completions", "/api/v1/embeddings", "/api/v1/image/generations")  # fmt: skip
+api = Api(error=answers.AigneError, tag="aigne v1")
 WEBHOOK_SIGNATURE = "x-payment-signature"  # hex HMAC-SHA256 of the body, "sha256=" optional
+JSON = dict[str, Any]
 
 
 class AppBook:
@@ -59,7 +60,7 @@ APPS = web.AppKey("aigne_apps", AppBook)
 def install(app: web.Application) -> None:
     """Routes and the apps table; append after the app's resources (needs reader, follower)."""
     app[APPS] = AppBook()
-    app.add_routes(routes)
+    api.install(app)
     app.cleanup_ctx.append(_lifetime)
 
 
@@ -106,23 +107,71 @@ async def subscribed(request: web.Request) -> common.Caller:
     )
 
 
+def _key(name: str, description: str) -> dict[str, str]:
+    return {"type": "apiKey", "in": "header", "name": name, "description": description}
+
+
+# A call signed with the app's ed25519 key (gateway/signatures.py says what is signed).
+APP_SCHEMES = {
+    "appId": _key("x-app-id", "The app's DID, as registered."),
+    "appTimestamp": _key("x-timestamp", "Unix seconds; at most 600 s from the server's time."),
+    "appSignature": _key(
+        "x-component-sig",
+        "0x and the hex of the app's ed25519 signature of the SHA3-256 digest of "
+        "json-stable-stringify({appId, timestamp, data: body, userDid}). A signature is "
+        "taken once.",
+    ),
+}
+APP_USER_HEADER = {
+    "name": "x-app-user-did", "in": "header", "required": False,
+    "description": "The app's end user, recorded as the call's; signed as userDid.",
+    "schema": {"type": "string"},
+}  # fmt: skip
+SIGNED = Security(signed, APP_SCHEMES, headers=(APP_USER_HEADER,))
+SUBSCRIBED = Security(subscribed, APP_SCHEMES, headers=(APP_USER_HEADER,))
+
+
+async def payment_system(request: web.Request) -> None:
+    """The webhook's body is signed with the secret shared with the payment system (401)."""
+    secret = request.app[SETTINGS].aigne.webhook_secret
+    raw = await request.read()
+    signatures.verify_webhook(
+        raw, request.headers.get(WEBHOOK_SIGNATURE), secret.reveal().encode() if secret else b""
+    )
+
+
+PAYMENT_SYSTEM = Security(
+    payment_system,
+    {
+        "paymentSignature": _key(
+            WEBHOOK_SIGNATURE,
+            'The hex HMAC-SHA256 of the body under the shared webhook secret ("sha256=" '
+            "before it is optional).",
+        )
+    },
+)
+
+
 def reply(data: Any) -> web.Response:
     return web.Response(body=orjson.dumps(data), content_type="application/json")
 
 
-@routes.post("/api/app/register")
-async def register(request: web.Request) -> web.Response:
-    body = await read_json(request)
-    key = signatures.parse_public_key(body.get("publicKey"))
+@api.post("/api/app/register", ok=answers.AppRegistered, auth=PUBLIC)
+async def register(request: web.Request, body: shapes.AppRegistration) -> web.Response:
+    """Register an app's public key; the answer is its DID and where to subscribe."""
+    key = signatures.parse_public_key(body.publicKey)
     did = signatures.did_from_public_key(key)
     await request.app[WRITER].commit(*apps.register_ops(did, "0x" + key.hex()))
     await request.app[APPS].reload(request.app[READER])
     return reply({"id": did, "paymentLink": common.payment_link(request)})
 
 
-@routes.get("/api/app/status")
-async def status(request: web.Request) -> web.Response:
-    app, _ = await signed(request)
+@api.get("/api/app/status", ok=answers.AppStatus, auth=SIGNED, errors=(503,))
+async def app_status(
+    request: web.Request, caller: tuple[dict[str, Any], signatures.Signed]
+) -> web.Response:
+    """The calling app's subscription."""
+    app, _ = caller
     until = app.get("subscription_until")
     return reply({
         "id": app["did"],
@@ -135,47 +184,55 @@ async def status(request: web.Request) -> web.Response:
     })  # fmt: skip
 
 
-@routes.post("/api/app/subscription-webhook")
-async def subscription_webhook(request: web.Request) -> web.Response:
-    """The payment system's word on an app's subscription, signed with the shared secret:
-    {"appId", "status": none|active|canceled|past_due, "until": Unix ms or ISO 8601}."""
-    secret = request.app[SETTINGS].aigne.webhook_secret
-    raw = await request.read()
-    signatures.verify_webhook(
-        raw, request.headers.get(WEBHOOK_SIGNATURE), secret.reveal().encode() if secret else b""
-    )
-    body = await read_json(request)
-    did, state = body.get("appId"), body.get("status")
-    if not isinstance(did, str) or not did:
-        raise BadRequest("'appId' must be the app's DID.", param="appId")
-    if state not in apps.STATUSES:
-        raise BadRequest(f"'status' must be one of {', '.join(apps.STATUSES)}.", param="status")
-    until = _until(body.get("until"))
+@api.post("/api/app/subscription-webhook", ok=answers.WebhookAccepted, auth=PAYMENT_SYSTEM,
+          errors=(404,))  # fmt: skip
+async def subscription_webhook(
+    request: web.Request, body: shapes.SubscriptionEvent
+) -> web.Response:
+    """The payment system's word on an app's subscription.
+
+    {"appId", "status": none|active|canceled|past_due, "until": Unix ms or ISO 8601}; an app
+    that is not registered is a 404."""
+    did = body.appId
+    until = _until(body.until)
     if did not in request.app[APPS].by_did:
         await request.app[FOLLOWER].refresh()  # registered a moment ago, by another process
     if did not in request.app[APPS].by_did:
         raise NotFound(f"Unknown app {did[:64]!r}.", code="unknown_app")
-    await request.app[WRITER].commit(apps.subscribe(did, until, state))
+    await request.app[WRITER].commit(apps.subscribe(did, until, body.status))
     await request.app[APPS].reload(request.app[READER])
     return reply({"ok": True})
 
 
-@routes.post("/api/v1/chat/completions")
-async def chat_completions(request: web.Request) -> web.StreamResponse:
-    who = await subscribed(request)
-    return await common.completions(request, who, await read_json(request))
+@api.post("/api/v1/chat/completions", ok=answers.AigneCompletionsReply, auth=SUBSCRIBED,
+          errors=common.CALL_ERRORS, media=(common.EVENTS,))  # fmt: skip
+async def v1_chat_completions(
+    request: web.Request,
+    caller: common.Caller,
+    body: Annotated[JSON, shapes.AigneCompletionsRequest],
+) -> web.StreamResponse:
+    """Chat completions in AIGNE's flat camelCase; streamed when the client accepts SSE."""
+    return await common.completions(request, caller, body)
 
 
-@routes.post("/api/v1/embeddings")
-async def embeddings(request: web.Request) -> web.StreamResponse:
-    who = await subscribed(request)
-    return await common.embeddings(request, who, await read_json(request))
+@api.post("/api/v1/embeddings", ok=answers.AigneEmbeddings, auth=SUBSCRIBED,
+          errors=common.CALL_ERRORS)  # fmt: skip
+async def v1_embeddings(
+    request: web.Request,
+    caller: common.Caller,
+    body: Annotated[JSON, shapes.AigneEmbeddingsRequest],
+) -> web.StreamResponse:
+    """Embeddings: {"model", "input": texts | {"input": texts, "modelOptions"}}."""
+    return await common.embeddings(request, caller, body)
 
 
-@routes.post("/api/v1/image/generations")
-async def image_generations(request: web.Request) -> web.StreamResponse:
-    who = await subscribed(request)
-    return await common.image_generations(request, who, await read_json(request))
+@api.post("/api/v1/image/generations", ok=answers.AigneImages, auth=SUBSCRIBED,
+          errors=common.CALL_ERRORS)  # fmt: skip
+async def v1_image_generations(
+    request: web.Request, caller: common.Caller, body: Annotated[JSON, shapes.AigneImageRequest]
+) -> web.StreamResponse:
+    """Images, each as {base64, b64_json, b64Json, url}, with the call's usage."""
+    return await common.image_generations(request, caller, body)
 
 
 def _until(value: Any) -> int | None:

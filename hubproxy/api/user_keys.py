@@ -48,7 +48,7 @@ async def create_key(
 async def revoke_key(request: web.Request, caller: auth.Principal) -> web.Response:
     """Revoke one of the caller's keys; it stops working (and ends its sessions) at once."""
     raw = request.match_info["key_id"]
-    key_id = int(raw) if raw.isdigit() and len(raw) <= 18 else None
+    key_id = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 18 else None
     reader = request.app[READER]
     if key_id is None or await reports.key_owner(reader, key_id) != caller.user_id:
         raise NotFound(f"No key with id '{raw}'.", code="key_not_found")

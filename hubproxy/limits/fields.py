@@ -28,7 +28,7 @@ def limit(value: Any, name: str) -> int | None:
     """A limit: a whole number from 0 (no limit) up, or None (back to the [limits] default)."""
     if value is None:
         return None
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
         value = int(value.strip())
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_LIMIT:
         raise BadRequest(

@@ -116,6 +116,8 @@ async def test_a_member_gets_404(
         ("PATCH", "/api/admin/keys/1", {}, 400, "body"),
         ("PATCH", "/api/admin/keys/999", {"ttl": "1d"}, 404, None),
         ("PUT", "/api/admin/keys/abc/limits", {"rpm": 1}, 404, None),
+        ("PUT", "/api/admin/keys/³/limits", {"rpm": 1}, 404, None),  # a digit, not 0-9
+        ("GET", "/api/admin/keys/٢", None, 404, None),  # int() reads it as 2
     ],
 )
 async def test_bad_input_is_a_4xx_naming_the_field(
@@ -177,6 +179,7 @@ def test_cli_keys_scopes_and_limits(run: Run) -> None:
     [
         (("keys", "limit", "1", "--rpm", "-1"), "--rpm"),
         (("keys", "limit", "1", "--tpm", "lots"), "--tpm"),
+        (("keys", "limit", "1", "--rpm", "²"), "--rpm"),  # str.isdigit() says yes, int() no
         (("keys", "limit", "1"), "nothing to change"),
         (("keys", "limit", "9", "--rpm", "1"), "no key with id 9"),
         (("users", "limit", "nobody", "--rpm", "1"), "no user named"),

@@ -104,6 +104,7 @@ async def test_user_keys_are_the_callers_own(hub_factory: HubFactory) -> None:
     status, _ = await call("GET", "/api/user/keys", made["key"])
     assert status == 401  # at once, in this process
     assert (await call("DELETE", "/api/user/keys/abc", hub.key))[0] == 404
+    assert (await call("DELETE", "/api/user/keys/²", hub.key))[0] == 404  # a digit, not 0-9
 
 
 @pytest.mark.parametrize("who", ["member", "admin"])
