@@ -204,17 +204,18 @@ async def test_fuzzed_input_is_a_4xx_in_the_face_shape(
 
 
 @pytest.mark.parametrize("messages", [b"5", b'{"a": [1]}', b'"text"', b"null"])
-async def test_embeddings_with_a_stray_messages_field_bill_their_input(
+async def test_embeddings_with_a_stray_messages_field_is_a_400(
     billed: tuple[Hub, str], messages: bytes
 ) -> None:
-    """`messages` is no field of an embeddings request: the estimate that sets the hold must
-    not trip over it (it was a 500), and the call is billed for its input."""
+    """#7.6: `messages` is no field of an embeddings request (it made the estimate that sets
+    the hold fail with a 500): OpenAI's 400 for an unrecognized argument, nothing held or
+    recorded."""
     hub, _ = billed
     data = b'{"model": "demo/echo", "input": "%s", "messages": %s}' % (b"word " * 40, messages)
     status, body, _ = await send(hub, "POST", "/v1/embeddings", data)
-    assert status == 200, body
-    (call,) = hub.calls()
-    assert call["status"] == "success" and call["credits"] == body["usage"]["prompt_tokens"] > 0
+    assert status == 400, body
+    shaped(body)
+    assert body["error"]["param"] == "messages" and hub.calls() == []
 
 
 # --- a small fuzz over every route ----------------------------------------------------------

@@ -38,6 +38,12 @@ async def embeddings(request: web.Request) -> web.StreamResponse:
         raise BadRequest("Missing required parameter: 'input'.", param="input")
     if not isinstance(value, str | list) or value in ("", []):
         raise BadRequest("'input' must be a non-empty string or list.", param="input")
+    if "messages" in body:  # as OpenAI answers it: a chat field sent to the wrong endpoint
+        raise BadRequest(
+            "Unrecognized request argument supplied: messages. An embeddings request sends "
+            "'input'; chat goes to /v1/chat/completions.",
+            param="messages",
+        )
     ctx = call_context(request, principal, body)
     return await respond(request, request.app[GATEWAY].embeddings(ctx))
 
