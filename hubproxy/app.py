@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 from functools import partial
 
 import aiosqlite
@@ -120,24 +121,36 @@ def create_app(settings: Settings) -> web.Application:
 
 async def _resources(app: web.Application) -> AsyncIterator[None]:
     """Database, writer, caches, upstream session and background tasks: up before the first
-    request, down (queued writes committed) after the last."""
+    request, down (queued writes committed) after the last. Whatever was opened is closed,
+    in reverse, also when the start fails half-way (a wrong master key, say): a thread left
+    open would keep the process from exiting."""
+    async with AsyncExitStack() as opened:
+        await _open(app, opened)
+        yield
+
+
+async def _open(app: web.Application, opened: AsyncExitStack) -> None:
     settings = app[SETTINGS]
-    lock = backup.serving(settings.database)  # `hubproxy restore` refuses while held
-    lock.__enter__()
+    opened.enter_context(backup.serving(settings.database))  # `hubproxy restore` waits
+    opened.callback(app[TRACING].shutdown)
+    opened.callback(app[METRICS].shutdown)
     conn = db.connect(settings.database)
     migrate(conn)
     # Records a client was told about, journaled but not committed when the last run died.
     journal_path = journal.path_for(settings.database.path)
     journal.replay(conn, journal_path)
     pending = journal.Journal(journal_path)
+    opened.callback(pending.close)  # after the writer's last commit has emptied it
     writer = Writer(conn, journal=pending)
     writer.start()
+    opened.push_async_callback(writer.close)
     app[WRITER] = writer
     # Calls left `processing` by a previous run can never finish now.
     await writer.commit(calls.sweep_op(now_ms(), CRASHED))
     await writer.commit(*rebuild.ops(conn))  # rollups a crash lost, recounted from the calls
     await writer.commit(*_seed_rates(settings))
     reader = await db.open_reader(settings.database)
+    opened.push_async_callback(reader.close)
     app[READER] = reader
     credits = app[CREDITS]
     credits.load(*await ledger.snapshot(reader))
@@ -156,6 +169,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         wrap=app[DRAIN].wrap,  # SIGTERM's deadline ends the calls left
     )
     await upstreams.start()
+    opened.push_async_callback(upstreams.close)
     app[CURRENT] = [settings]
     rollups = usage.Rollups()
     writer.add_source(rollups.drain)
@@ -167,7 +181,10 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         metrics.sources.writer, metrics.sources.credits = writer, credits
         metrics.sources.pools = lambda: app[CATALOG].current.pools
     app[GATEWAY] = Gateway(catalog, upstreams, Books(credits, writer, rollups, addons=addons))
+    checkpointer = tasks.Checkpointer(db.connect(settings.database))
+    opened.push_async_callback(checkpointer.close)
     background = tasks.Tasks()
+    opened.push_async_callback(background.stop)  # first to stop: the tasks use the rest
     background.every("follow-database", settings.auth.reload_interval_s, follower)
     background.every(
         "sweep-stale-calls",
@@ -181,25 +198,12 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         prune = tasks.prune_responses(writer, settings.responses.keep_days)
         await prune()  # then daily
         background.every("prune-responses", 86_400.0, prune)
-    checkpointer = tasks.Checkpointer(db.connect(settings.database))
     background.every("checkpoint-wal", 1.0, checkpointer)
     if settings.database.keep_calls_days:
         pruner = retention.Retention(settings.database, writer)
         background.spawn("retention", pruner.run())
     if settings.billing.meter.url:
         background.spawn("meter-export", MeterExport(settings.billing.meter, reader, writer).run())
-    try:
-        yield
-    finally:
-        await background.stop()
-        await upstreams.close()
-        await writer.close()
-        pending.close()
-        await reader.close()
-        await checkpointer.close()
-        metrics.shutdown()
-        app[TRACING].shutdown()
-        lock.__exit__(None, None, None)
 
 
 async def reload(app: web.Application, new: Settings) -> list[str]:

@@ -170,6 +170,11 @@ class Follower:
         wait = self._min_gap_s - (asyncio.get_running_loop().time() - self._last)
         if wait > 0:
             await asyncio.sleep(wait)
+        running = self._running
+        # A reload under way may have read the revisions before this key was written: if it
+        # finds no new keys, look again with one that starts after the request.
+        if running is not None and not running.done() and "auth" in await asyncio.shield(running):
+            return True
         return "auth" in await self.refresh()
 
     async def _reload(self) -> set[str]:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import itertools
 
+import pytest
 from structlog.testing import capture_logs
 
+from hubproxy import tasks
 from hubproxy.tasks import Tasks
 
 
@@ -70,3 +72,37 @@ async def test_a_failure_is_logged_with_its_retry() -> None:
     [failed] = [e for e in logs if e["event"] == "task_failed"]
     assert failed["task"] == "logged" and failed["retry_in_s"] == 0.01
     assert failed["log_level"] == "error"
+
+
+async def test_an_unknown_key_looks_again_after_a_reload_that_began_before_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A reload under way read the revisions before the key was written; the request that
+    brings the key must not be refused on that stale answer (a key made a moment ago works)."""
+    revision = {"auth": 1}
+    stalled = asyncio.Event()
+    stalled.set()
+
+    async def revisions(reader: object) -> dict[str, int]:
+        seen = dict(revision)  # read now...
+        await stalled.wait()  # ...answered later, while the reload is slow
+        return seen
+
+    monkeypatch.setattr(tasks.db, "revisions", revisions)
+    reloaded: list[str] = []
+
+    async def keys() -> None:
+        reloaded.append("auth")
+
+    follower = tasks.Follower(object(), {"auth": keys}, min_gap_s=0.0)
+    await follower.refresh()  # at start: revision 1 is what the server has loaded
+    stalled.clear()
+    first = asyncio.ensure_future(follower.refresh())  # the background reload, started...
+    await asyncio.sleep(0)
+    revision["auth"] = 2  # ...before the CLI wrote the new key
+    asking = asyncio.ensure_future(follower.on_unknown_key())
+    await asyncio.sleep(0)
+    stalled.set()
+    await first
+    assert await asyncio.wait_for(asking, 5) is True
+    assert reloaded == ["auth", "auth"]  # at start, then the look that found revision 2

@@ -5,6 +5,7 @@ credential test against a fake upstream, and a start refused for the wrong key."
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -353,7 +354,12 @@ async def test_the_wrong_key_or_no_key_refuses_to_start(tmp_path: Path) -> None:
     runner, _ = await start(settings, port=0)
     assert runner.app[CATALOG].current.credentials["crd_1"].key == CANARY
     await runner.cleanup()
+    threads = {t.ident for t in threading.enumerate()}
     for raw, message in (({"key_file": "wrong.key"}, "the wrong key"), ({}, "no master key")):
         bad = make_settings(tmp_path, {"secrets": raw} if raw else {})
         with pytest.raises(SealError, match=message):
             runner, _ = await start(bad, port=0)
+    # A refused start closes what it opened: a database thread left behind would keep the
+    # process from exiting after the refusal.
+    left = [t.name for t in threading.enumerate() if t.ident not in threads and t.is_alive()]
+    assert left == []
