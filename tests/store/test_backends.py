@@ -136,3 +136,15 @@ async def test_a_source_that_raises_kills_the_writer_and_fails_every_waiter(stor
     with pytest.raises(WriterDead):
         store.writer.submit(ledger.entry(uid, "grant", 1, source=""))
     await store.writer.close()
+
+
+async def test_a_keyed_start_nobody_replaces_lands_on_its_own(store: Store) -> None:
+    uid = await user(store)
+    store.writer.submit(start_op("c-alone", uid), key="c-alone")
+    status = None
+    for _ in range(200):  # bounded: keyed_s is 50 ms, this waits up to 2 s
+        status = await store.value("SELECT status FROM model_calls WHERE id = 'c-alone'")
+        if status is not None:
+            break
+        await asyncio.sleep(0.01)
+    assert status == "processing"

@@ -235,7 +235,10 @@ class PgWriter:
             batch.append(entry)
         left_behind = bool(self._queue)
         self._everything = everything and left_behind  # a flush waits behind what is left
-        self._queue.extendleft(reversed(young))
+        if young:  # come back when the oldest may no longer be replaced
+            self._queue.extendleft(reversed(young))
+            wait = max(young[0].at + self._keyed_s - now, 0.0)
+            self._linger = asyncio.get_running_loop().call_later(wait, self._wakeup.set)
         if not left_behind:
             gathered = tuple(op for source in self._sources for op in source())
             if gathered:
