@@ -148,3 +148,17 @@ async def test_a_keyed_start_nobody_replaces_lands_on_its_own(store: Store) -> N
             break
         await asyncio.sleep(0.01)
     assert status == "processing"
+
+
+@pytest.mark.parametrize("store", ["postgres"], indirect=True)
+async def test_a_lost_connection_kills_the_postgres_writer_and_fails_its_waiters(
+    store: Store,
+) -> None:
+    uid = await user(store)
+    pid = store.writer._conn.get_server_pid()  # type: ignore[attr-defined]
+    await store.rows("SELECT pg_terminate_backend(?)", pid)
+    with pytest.raises(WriterDead):
+        await store.writer.commit(ledger.entry(uid, "grant", 1, source=""))
+    await asyncio.wait_for(store.writer.died.wait(), 5)
+    with pytest.raises(WriterDead):
+        store.writer.commit(ledger.entry(uid, "grant", 1, source=""))

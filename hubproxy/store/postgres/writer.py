@@ -209,7 +209,7 @@ class PgWriter:
                     continue
             if closing and not self._queue:
                 return
-            if self._queue and any(e.fut is not None for e in self._queue):
+            if self._queue and (closing or any(e.fut is not None for e in self._queue)):
                 self._wakeup.set()  # more than one batch's worth, or writes arrived meanwhile
             elif self._queue and self._linger is None:
                 self._linger = asyncio.get_running_loop().call_later(
