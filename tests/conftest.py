@@ -26,6 +26,7 @@ from tests.fakes.anthropic_upstream import FakeAnthropic
 from tests.fakes.gemini_upstream import FakeGemini
 from tests.fakes.openai_upstream import FakeOpenAI
 from tests.fakes.wire import serve
+from tests.pg import pg_server  # noqa: F401  (the session's PostgreSQL, for the store tests)
 
 
 @dataclass

@@ -14,7 +14,7 @@ from hubproxy.store.migrate import migrate, migrations_dir
 def test_model_calls_rebuilt_with_rows_indexes_and_media_types(tmp_path: Path) -> None:
     before = tmp_path / "before"
     before.mkdir()
-    for path in migrations_dir().iterdir():
+    for path in migrations_dir("sqlite").iterdir():
         if path.suffix == ".sql" and path.name < "0010":
             shutil.copy(path, before / path.name)
     conn = sqlite3.connect(tmp_path / "hub.db", isolation_level=None)
@@ -33,7 +33,7 @@ def test_model_calls_rebuilt_with_rows_indexes_and_media_types(tmp_path: Path) -
     columns = [r[1] for r in conn.execute("PRAGMA table_info(model_calls)")]
     through = tmp_path / "through"  # this migration and those before it, not later ones
     shutil.copytree(before, through)
-    shutil.copy(migrations_dir() / "0010_media_calls.sql", through)
+    shutil.copy(migrations_dir("sqlite") / "0010_media_calls.sql", through)
     assert migrate(conn, through) == ["0010_media_calls.sql"]
     after = [r[1] for r in conn.execute("PRAGMA table_info(model_calls)")]
     assert after == [*columns, "app_id", "app_user", "billing"]

@@ -1,4 +1,4 @@
-"""Schema migrations: migrations/NNNN_name.sql applied in order, each in one transaction."""
+"""Schema migrations: migrations/<dialect>/NNNN_name.sql, applied in order, one transaction each."""
 
 from __future__ import annotations
 
@@ -14,10 +14,12 @@ class MigrationError(Exception):
     """A migration failed; the database is as it was before that migration."""
 
 
-def migrations_dir() -> Path:
-    """The packaged copy in an installed wheel, else the repository's migrations/ folder."""
+def migrations_dir(dialect: str = "sqlite") -> Path:
+    """A dialect's folder ('sqlite' or 'postgres'): the packaged copy in an installed wheel,
+    else the repository's migrations/<dialect>/."""
     packaged = Path(__file__).resolve().parent.parent / "_migrations"
-    return packaged if packaged.is_dir() else Path(__file__).resolve().parents[2] / "migrations"
+    base = packaged if packaged.is_dir() else Path(__file__).resolve().parents[2] / "migrations"
+    return base / dialect
 
 
 def available(directory: Path) -> list[Path]:

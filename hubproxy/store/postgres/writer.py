@@ -1,0 +1,294 @@
+"""The PostgreSQL writer: the SQLite writer's interface (store/writer.py) on one asyncpg
+connection. Everything queued when the task runs is one batch and one transaction; runs of the
+same statement in a batch go as one `executemany`. If a batch fails as a whole, its units are
+replayed one by one, each in its own transaction, so that one bad unit fails alone.
+
+What differs from SQLite: a commit is a network round trip, so nothing commits inline in the
+caller: `commit()` wakes the task, and `commit_queued()` asks for the next batch to take
+everything (await `flush()` to see it committed). A serialization failure or deadlock is
+retried after a pause, like SQLite's lock; a lost connection kills the writer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+
+import asyncpg
+import structlog
+
+from hubproxy.store.postgres.sql import to_postgres
+from hubproxy.store.writer import Entry, Journal, Op, WriterDead
+
+log = structlog.get_logger("hubproxy.store")
+
+_RETRY = (asyncpg.SerializationError, asyncpg.DeadlockDetectedError)
+_LOST = (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError)
+
+
+class _Retry(Exception):
+    """The batch hit a serialization failure or deadlock; it goes again shortly."""
+
+
+async def apply(conn: asyncpg.Connection, ops: Sequence[Op]) -> None:
+    """Run `ops` in one transaction: all of them, or none. Consecutive ops with the same
+    statement go as one executemany."""
+    async with conn.transaction():
+        i = 0
+        while i < len(ops):
+            sql = ops[i][0]
+            j = i + 1
+            while j < len(ops) and ops[j][0] == sql:
+                j += 1
+            statement = to_postgres(sql)
+            if j - i == 1:
+                await conn.execute(statement, *ops[i][1])
+            else:
+                await conn.executemany(statement, [tuple(p) for _, p in ops[i:j]])
+            i = j
+
+
+class PgWriter:
+    """See store/writer.py's Writer for the contract; the arguments mean the same."""
+
+    def __init__(
+        self,
+        conn: asyncpg.Connection,
+        *,
+        max_batch: int = 1024,
+        linger_s: float = 0.005,
+        keyed_s: float = 0.05,
+        journal: Journal | None = None,
+    ) -> None:
+        self._conn = conn
+        self._journal = journal
+        self._max_batch = max_batch
+        self._linger_s = linger_s
+        self._keyed_s = keyed_s
+        self._queue: deque[Entry] = deque()
+        self._keyed: dict[str, Entry] = {}
+        self._sources: list[Callable[[], list[Op]]] = []
+        self._wakeup = asyncio.Event()
+        self._linger: asyncio.TimerHandle | None = None
+        self._everything = False  # the next batch takes keyed writes too (flush, shutdown)
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self._batch: list[Entry] = []
+        self.error: WriterDead | None = None
+        self.died = asyncio.Event()
+        self.batches = 0
+        self.on_commit: Callable[[int, float], None] | None = None
+
+    # The interface ---------------------------------------------------------------------------
+
+    def submit(self, *ops: Op, key: str | None = None) -> None:
+        self._alive()
+        at = asyncio.get_running_loop().time() if key is not None else 0.0
+        self._put(Entry(ops, None, key, at))
+
+    def commit(self, *ops: Op, replaces: str | None = None) -> asyncio.Future[None]:
+        self._alive()
+        self._replace(replaces)
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._put(Entry(ops, fut, None))
+        return fut
+
+    def record(self, *ops: Op, replaces: str | None = None) -> asyncio.Future[None]:
+        journal = self._journal
+        if journal is None or self._closing:
+            return self.commit(*ops, replaces=replaces)
+        self._alive()
+        try:
+            journal.append(ops)
+        except OSError as exc:
+            log.error("journal_write_failed", error=str(exc))
+            return self.commit(*ops, replaces=replaces)
+        self._replace(replaces)
+        self._put(Entry(ops, None, None, journaled=True))
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        fut.set_result(None)
+        return fut
+
+    def commit_queued(self) -> None:
+        if self.error is None:
+            self._everything = True
+            self._wakeup.set()
+
+    def add_source(self, drain: Callable[[], list[Op]]) -> None:
+        self._sources.append(drain)
+
+    async def flush(self) -> None:
+        self._everything = True
+        await self.commit()
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="hubproxy-pgwriter")
+
+    async def close(self) -> None:
+        self._closing = True
+        self._wakeup.set()
+        if self._task is not None:
+            await self._task
+        await self._conn.close()
+
+    @property
+    def depth(self) -> int:
+        return len(self._queue)
+
+    @property
+    def alive(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    # Inside ----------------------------------------------------------------------------------
+
+    def _alive(self) -> None:
+        if self.error is not None:
+            raise WriterDead(str(self.error)) from self.error.__cause__
+
+    def _replace(self, key: str | None) -> None:
+        if key is not None and (earlier := self._keyed.pop(key, None)) is not None:
+            earlier.ops = ()
+
+    def _put(self, entry: Entry) -> None:
+        if self._closing:
+            raise RuntimeError("the writer is closed")
+        self._queue.append(entry)
+        if entry.key is not None:
+            self._keyed[entry.key] = entry
+        if entry.fut is not None:
+            self._wakeup.set()
+        elif self._linger is None:
+            delay = self._linger_s if entry.key is None else self._keyed_s
+            self._linger = asyncio.get_running_loop().call_later(delay, self._wakeup.set)
+
+    def _die(self, exc: BaseException) -> None:
+        if self.error is not None:
+            return
+        log.critical("writer_died", error=repr(exc), exc_info=exc)
+        error = WriterDead(f"the database writer failed: {exc!r}; nothing more is recorded")
+        error.__cause__ = exc
+        self.error = error
+        waiting = [*self._batch, *self._queue]
+        self._batch, self._queue = [], deque()
+        self._keyed.clear()
+        for entry in waiting:
+            if entry.fut is not None and not entry.fut.done():
+                entry.fut.set_exception(WriterDead(str(error)))
+        self.died.set()
+
+    async def _run(self) -> None:
+        try:
+            await self._loop()
+        except asyncio.CancelledError as exc:
+            self._die(exc)
+            raise
+        except Exception as exc:
+            self._die(exc)
+
+    async def _loop(self) -> None:
+        pause = 0.0
+        while self.error is None:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            if self._linger is not None:
+                self._linger.cancel()
+                self._linger = None
+            closing = self._closing
+            batch = self._take(everything=closing or self._everything)
+            if batch:
+                try:
+                    await self._commit(batch)
+                    pause = 0.0
+                except _Retry:
+                    pause = min(max(pause * 2, 0.002), 0.1)
+                    log.warning("database_busy", retry_in_s=pause)
+                    await asyncio.sleep(pause)
+                    self._wakeup.set()
+                    continue
+            if closing and not self._queue:
+                return
+            if self._queue and (closing or any(e.fut is not None for e in self._queue)):
+                self._wakeup.set()  # more than one batch's worth, or writes arrived meanwhile
+            elif self._queue and self._linger is None:
+                self._linger = asyncio.get_running_loop().call_later(
+                    self._linger_s, self._wakeup.set
+                )
+
+    def _take(self, *, everything: bool) -> list[Entry]:
+        """What is queued, but keyed writes younger than `keyed_s`, then what the sources
+        gathered (once nothing is left behind: what they add counts rows queued before)."""
+        self._everything = False
+        now = asyncio.get_running_loop().time()
+        batch = self._batch = []
+        young: deque[Entry] = deque()
+        while self._queue and len(batch) < self._max_batch:
+            entry = self._queue.popleft()
+            if not entry.ops and entry.fut is None:
+                continue
+            if entry.key is not None and not everything and now - entry.at < self._keyed_s:
+                young.append(entry)
+                continue
+            if entry.key is not None:
+                self._keyed.pop(entry.key, None)
+            batch.append(entry)
+        left_behind = bool(self._queue)
+        self._everything = everything and left_behind  # a flush waits behind what is left
+        if young:  # come back when the oldest may no longer be replaced
+            self._queue.extendleft(reversed(young))
+            wait = max(young[0].at + self._keyed_s - now, 0.0)
+            self._linger = asyncio.get_running_loop().call_later(wait, self._wakeup.set)
+        if not left_behind:
+            gathered = tuple(op for source in self._sources for op in source())
+            if gathered:
+                batch.append(Entry(gathered, None, None))
+        return batch
+
+    async def _commit(self, batch: list[Entry]) -> None:
+        started = time.perf_counter()
+        outcome = await self._apply_batch(batch)
+        if self.on_commit is not None:
+            self.on_commit(len(batch), time.perf_counter() - started)
+        self._batch = []
+        self.batches += 1
+        if self._journal is not None:
+            journaled = sum(entry.journaled for entry in batch)
+            if journaled:
+                self._journal.committed(journaled)
+        for entry, error in zip(batch, outcome, strict=True):
+            if entry.fut is not None and not entry.fut.done():
+                if error is None:
+                    entry.fut.set_result(None)
+                else:
+                    entry.fut.set_exception(error)
+
+    async def _apply_batch(self, batch: list[Entry]) -> list[Exception | None]:
+        units = [entry.ops for entry in batch]
+        try:
+            await apply(self._conn, [op for unit in units for op in unit])
+            return [None] * len(units)
+        except _RETRY as exc:
+            self._queue.extendleft(reversed(batch))
+            self._batch = []
+            raise _Retry from exc
+        except _LOST:
+            raise  # the watchdog: every waiting write fails, and the server exits
+        except Exception:  # a constraint, a bad value: find the unit it belongs to
+            pass
+        errors: list[Exception | None] = []
+        for unit in units:
+            try:
+                await apply(self._conn, unit)
+                errors.append(None)
+            except _LOST:
+                raise
+            except Exception as exc:  # this unit only (a retryable error fails it too)
+                errors.append(_failed(unit, exc))
+        return errors
+
+
+def _failed(unit: tuple[Op, ...], exc: Exception) -> Exception:
+    statements = [op[0].split("(")[0].strip() for op in unit]
+    log.error("write_failed", statements=statements, error=str(exc))
+    return exc
