@@ -207,8 +207,9 @@ async def _open(app: web.Application, opened: AsyncExitStack) -> None:
 
 
 async def reload(app: web.Application, new: Settings) -> list[str]:
-    """Apply a changed config's reloadable parts (SIGHUP): the log level and the providers.
-    Calls in flight keep the catalogue snapshot they started with. Returns what changed."""
+    """Apply a changed config's reloadable parts (SIGHUP): the log level, the providers and
+    the default limits. Calls in flight keep the catalogue snapshot they started with.
+    Returns what changed."""
     old, changed = app[CURRENT][0], []
     if new.log.level != old.log.level:
         set_level(new.log.level)
@@ -219,6 +220,10 @@ async def reload(app: web.Application, new: Settings) -> list[str]:
         live.settings = new
         await live.load(app[READER])
         changed.append("providers")
+    if new.limits != old.limits:
+        app[LIMITS].defaults(new.limits)
+        app[LIMITS].replace(await db.active_keys(app[READER]))
+        changed.append("limits")
     app[CURRENT][0] = new
     return changed
 

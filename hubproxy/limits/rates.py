@@ -84,11 +84,16 @@ class RateLimits:
         self, settings: LimitsSettings, clock: Callable[[], float] = time.monotonic
     ) -> None:
         self._clock = clock
-        self.key_default = Limits(settings.key_rpm, settings.key_tpm, settings.key_concurrency)
-        self.user_default = Limits(settings.user_rpm, settings.user_tpm, settings.user_concurrency)
+        self.defaults(settings)
         self._keys: dict[int, Limits] = {}
         self._users: dict[int, Limits] = {}
         self._meters: dict[tuple[str, int], Meter] = {}
+
+    def defaults(self, settings: LimitsSettings) -> None:
+        """The [limits] defaults (at start, and on SIGHUP): `replace` applies them to the
+        keys and users again."""
+        self.key_default = Limits(settings.key_rpm, settings.key_tpm, settings.key_concurrency)
+        self.user_default = Limits(settings.user_rpm, settings.user_tpm, settings.user_concurrency)
 
     def replace(self, rows: Iterable[Mapping[str, Any]]) -> None:
         """The overrides of every active key and of its user (db.active_keys' rows)."""

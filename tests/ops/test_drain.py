@@ -117,3 +117,36 @@ async def test_sighup_reloads_providers_and_log_level(tmp_path: Path) -> None:
     assert line["changed"] == ["log.level", "providers"]
     after = server.lines()[server.lines().index(line) + 1 :]
     assert not any(x["level"] == "info" for x in after)  # warning level from now on
+
+
+async def test_sighup_reloads_the_default_limits(tmp_path: Path) -> None:
+    """[limits] key_rpm set in the file and a SIGHUP: the running server refuses the second
+    call of the minute, without a restart."""
+    server = Server(tmp_path)
+    try:
+        await server.start()
+        assert server.proc is not None
+        raw = server.config.read_text()
+        body = {"model": "demo/echo", "messages": [{"role": "user", "content": "hi"}]}
+        auth = {"Authorization": f"Bearer {server.key}"}
+        url = server.url + "/v1/chat/completions"
+        async with aiohttp.ClientSession() as s:
+            for _ in range(3):  # no limit yet
+                async with s.post(url, json=body, headers=auth) as r:
+                    assert r.status == 200
+            server.config.write_text(raw + "\n" + to_toml({"limits": {"key_rpm": 1}}))
+            server.proc.send_signal(signal.SIGHUP)
+            for _ in range(100):  # bounded: until the reload is logged
+                if "reloaded_config" in server.log.read_text():
+                    break
+                await asyncio.sleep(0.05)
+            statuses = []
+            for _ in range(2):
+                async with s.post(url, json=body, headers=auth) as r:
+                    statuses.append(r.status)
+                    limit = r.headers.get("x-ratelimit-limit-requests")
+        assert statuses == [200, 429] and limit == "1"
+    finally:
+        server.stop()
+    [line] = [x for x in server.lines() if x["event"] == "reloaded_config"]
+    assert line["changed"] == ["limits"]
