@@ -63,6 +63,8 @@ TARGETS = (
     Target("hubproxy-anthropic", "hubproxy", "anth/claude-x", hub_key=True),
     # A second hubproxy, [billing] mode = "credits", with a rate for the model and credits.
     Target("hubproxy-billing", "hubproxy-billing", "up/gpt-4o-mini", hub_key=True),
+    # A third, with its metrics on (issue #13): what counting every call costs.
+    Target("hubproxy-metrics", "hubproxy-metrics", "up/gpt-4o-mini", hub_key=True),
 )
 
 SCENARIOS = (
@@ -72,7 +74,7 @@ SCENARIOS = (
         concurrency=32,
         requests=30_000,
         rounds=4,  # even, so that rounds run backwards as often as forwards (bench/measure.py)
-        targets=("direct", "bare", "hubproxy", "hubproxy-billing"),
+        targets=("direct", "bare", "hubproxy", "hubproxy-billing", "hubproxy-metrics"),
     ),
     Scenario(
         "stream c32",
@@ -80,7 +82,14 @@ SCENARIOS = (
         concurrency=32,
         requests=15_000,
         rounds=4,
-        targets=("direct", "bare", "hubproxy", "hubproxy-anthropic", "hubproxy-billing"),
+        targets=(
+            "direct",
+            "bare",
+            "hubproxy",
+            "hubproxy-anthropic",
+            "hubproxy-billing",
+            "hubproxy-metrics",
+        ),
     ),
     Scenario("plain c1", stream=False, concurrency=1, requests=8_000),
     Scenario("stream c1", stream=True, concurrency=1, requests=6_000),
@@ -96,6 +105,9 @@ GOALS = (
     # Issue #4: billing costs at most 10% of throughput against billing off.
     Goal("throughput", "plain c32", 0.9, target="hubproxy-billing", baseline="hubproxy"),
     Goal("throughput", "stream c32", 0.9, target="hubproxy-billing", baseline="hubproxy"),
+    # Issue #13: metrics on cost at most 5% of throughput against metrics off.
+    Goal("throughput", "plain c32", 0.95, target="hubproxy-metrics", baseline="hubproxy"),
+    Goal("throughput", "stream c32", 0.95, target="hubproxy-metrics", baseline="hubproxy"),
 )
 
 

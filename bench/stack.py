@@ -56,6 +56,12 @@ def running(chunks: int, delay_ms: float, complaints: list[str]) -> Iterator[Sta
         hubs = {
             "hubproxy": ("", hub.anthropic_provider(upstream.url)),
             billing.SERVICE: ("-billing", billing.EXTRA),
+            # Issue #13: the same hubproxy with its metrics on ([metrics] token: /metrics
+            # served, every call counted), OTLP off.
+            "hubproxy-metrics": (
+                "-metrics",
+                hub.anthropic_provider(upstream.url) + '\n[metrics]\ntoken = "bench"\n',
+            ),
         }
         for service, (name, extra) in hubs.items():
             port = free_port()
