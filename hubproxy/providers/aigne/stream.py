@@ -25,8 +25,8 @@ import orjson
 from hubproxy.errors import HubError
 from hubproxy.providers.aigne.reply import aigne_usage, parse_arguments
 from hubproxy.providers.base import JSON, StreamTranslator, Usage
-from hubproxy.providers.openai.provider import loads
-from hubproxy.providers.sse import Decoder, Event, encode
+from hubproxy.providers.openai.reframe import Reframed
+from hubproxy.providers.sse import encode
 
 
 @runtime_checkable
@@ -50,34 +50,8 @@ def completions_error_event(err: HubError) -> bytes:
     return data({"error": {"message": err.message}})
 
 
-class _FromOpenAI:
+class _FromOpenAI(Reframed):
     """Reads the inner translator's OpenAI chunks; subclasses write them in their shape."""
-
-    def __init__(self, inner: StreamTranslator) -> None:
-        self._inner = inner
-        self._decoder = Decoder()
-        self.usage: Usage | None = None
-        self.finished = False
-        self.text_chars = 0
-
-    def feed(self, event: Event) -> bytes:
-        produced = self._inner.feed(event)
-        out: list[bytes] = []
-        for chunk in self._decoder.feed(produced) if produced else ():
-            if chunk.data is None or chunk.data == b"[DONE]":
-                continue
-            obj = loads(chunk.data, "stream data")
-            if isinstance(obj, dict):
-                out.append(self._chunk(obj))
-        self.usage = self._inner.usage
-        self.text_chars = self._inner.text_chars
-        if self._inner.finished and not self.finished:
-            self.finished = True
-            out.append(self._close())
-        return b"".join(out)
-
-    def _chunk(self, obj: JSON) -> bytes:
-        raise NotImplementedError
 
     def _close(self) -> bytes:
         return b""

@@ -12,8 +12,8 @@ from typing import Any
 import orjson
 
 from hubproxy.providers.base import JSON, StreamTranslator, Usage
-from hubproxy.providers.openai.provider import loads
-from hubproxy.providers.sse import Decoder, Event, encode
+from hubproxy.providers.openai.reframe import Reframed
+from hubproxy.providers.sse import encode
 
 STOP_BY_FINISH = {
     "stop": "end_turn",
@@ -48,7 +48,7 @@ def sse_event(obj: JSON) -> bytes:
     return encode(orjson.dumps(obj), obj["type"])
 
 
-class MessagesStreamFromOpenAI:
+class MessagesStreamFromOpenAI(Reframed):
     """Wraps a translator that writes OpenAI chunks and rewrites them as Anthropic events.
 
     usage, prompt_tokens, finished and text_chars follow the inner translator. When it
@@ -58,47 +58,19 @@ class MessagesStreamFromOpenAI:
 
     __slots__ = (
         "_block",
-        "_decoder",
         "_index",
-        "_inner",
         "_model",
         "_started",
         "_stop",
-        "finished",
-        "prompt_tokens",
-        "text_chars",
-        "usage",
     )
 
     def __init__(self, inner: StreamTranslator, model: str | None = None) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self._model = model
-        self._decoder = Decoder()  # the inner bytes are SSE too: read them as such
         self._started = False
         self._block: tuple[str, int] | None = None  # ("text"|"thinking"|"tool", tool index)
         self._index = -1  # the Anthropic content block index
         self._stop: str | None = None
-        self.usage: Usage | None = None
-        self.prompt_tokens: int | None = None
-        self.finished = False
-        self.text_chars = 0
-
-    def feed(self, event: Event) -> bytes:
-        produced = self._inner.feed(event)
-        out: list[bytes] = []
-        for chunk in self._decoder.feed(produced) if produced else ():
-            if self.finished or chunk.data is None or chunk.data == b"[DONE]":
-                continue
-            obj = loads(chunk.data, "stream data")
-            if isinstance(obj, dict):
-                out.append(self._chunk(obj))
-        self.usage = self._inner.usage
-        self.prompt_tokens = self._inner.prompt_tokens
-        self.text_chars = self._inner.text_chars
-        if self._inner.finished and not self.finished:
-            out.append(self._close())
-            self.finished = True
-        return b"".join(out)
 
     def end(self) -> bytes:
         return sse_event({"type": "message_stop"})

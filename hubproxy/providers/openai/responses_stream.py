@@ -15,7 +15,7 @@ import orjson
 
 from hubproxy.errors import HubError, UpstreamError
 from hubproxy.providers.base import JSON, StreamTranslator, Usage
-from hubproxy.providers.openai.provider import loads
+from hubproxy.providers.openai.reframe import Reframed
 from hubproxy.providers.openai.responses_object import (
     call_item,
     call_item_id,
@@ -27,7 +27,7 @@ from hubproxy.providers.openai.responses_object import (
     shell,
     text_part,
 )
-from hubproxy.providers.sse import Decoder, Event, encode
+from hubproxy.providers.sse import encode
 
 
 class _Item:
@@ -51,7 +51,7 @@ class _Item:
         return call_item(self.item_id, self.call_id, self.name, self.text, self.status)
 
 
-class ResponsesStreamFromChat:
+class ResponsesStreamFromChat(Reframed):
     """Wraps a translator that writes OpenAI chunks and writes Responses events.
 
     usage, finished and text_chars follow the inner translator. When it finishes, `feed`
@@ -65,19 +65,13 @@ class ResponsesStreamFromChat:
 
     __slots__ = (
         "_call_ids",
-        "_decoder",
         "_finish",
         "_id",
-        "_inner",
         "_items",
         "_open",
         "_reasoning",
         "_response",
         "_seq",
-        "finished",
-        "prompt_tokens",
-        "text_chars",
-        "usage",
     )
 
     def __init__(
@@ -89,9 +83,8 @@ class ResponsesStreamFromChat:
         request: JSON,
         created_at: int | None = None,
     ) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self._id = response_id
-        self._decoder = Decoder()  # the inner bytes are SSE too: read them as such
         created = int(time.time()) if created_at is None else created_at
         self._response = shell(request, resp_id=response_id, model=model, created_at=created)
         self._seq = 0
@@ -109,23 +102,6 @@ class ResponsesStreamFromChat:
     def response(self) -> JSON:
         """The Response object as it stands: final once the stream has ended."""
         return self._response
-
-    def feed(self, event: Event) -> bytes:
-        produced = self._inner.feed(event)
-        out: list[bytes] = []
-        for chunk in self._decoder.feed(produced) if produced else ():
-            if self.finished or chunk.data is None or chunk.data == b"[DONE]":
-                continue
-            obj = loads(chunk.data, "stream data")
-            if isinstance(obj, dict):
-                out.append(self._chunk(obj))
-        self.usage = self._inner.usage
-        self.prompt_tokens = self._inner.prompt_tokens
-        self.text_chars = self._inner.text_chars
-        if self._inner.finished and not self.finished:
-            out.append(self._start() + self._close())
-            self.finished = True
-        return b"".join(out)
 
     def settled(self, usage: Usage, credits_micro: int) -> None:
         """The call's recorded usage (the upstream's, or the gateway's estimate of a stream
@@ -285,4 +261,4 @@ class ResponsesStreamFromChat:
 
     def _close(self) -> bytes:
         status = "incomplete" if self._finish in ("length", "content_filter") else "completed"
-        return self._end_item(status)
+        return self._start() + self._end_item(status)
