@@ -6,9 +6,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from hubproxy.config import PROVIDER_NAME
 from hubproxy.errors import BadRequest
 
-PROVIDER_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 ALIAS_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 MAX_MODEL = 256
 # What may not stand in a model name: `..`, `?`, `#`, `%`, a backslash, a space or a control.

@@ -7,8 +7,9 @@ import re
 from collections.abc import Mapping, Set
 from typing import Any
 
-from hubproxy.catalog.names import ALIAS_NAME, PROVIDER_NAME, check_model_name, split_model
+from hubproxy.catalog.names import ALIAS_NAME, check_model_name, split_model
 from hubproxy.catalog.ssrf import parse_base_url
+from hubproxy.config import PROVIDER_NAME
 from hubproxy.errors import BadRequest, Unprocessable
 
 PROVIDER_TYPES = ("openai", "anthropic", "gemini", "azure", "fake")

@@ -1,5 +1,5 @@
 """Config checks that name the file, the key and the fix, collected so that one run reports
-every problem of a config at once (config.py reads with it)."""
+every problem of a config at once (config/load.py reads with it)."""
 
 from __future__ import annotations
 
