@@ -98,8 +98,10 @@ class Credits:
         kind: str,
         body: JSON,
         media: MediaUsage | None = None,
+        prompt_tokens: int | None = None,
     ) -> Hold | None:
         """Hold the call's most likely maximum cost, or refuse it. None when billing is off.
+        `prompt_tokens`: the body's prompt estimate, when the caller has made it already.
         `media`: an image or audio call's known consumption (images asked for, characters to
         speak, the upload's size), held at the rate's media prices."""
         if not self.enabled:
@@ -114,7 +116,11 @@ class Credits:
             )
         images = tokens.images(body) if rate.per_image else 0
         amount = prices.hold(
-            rate, tokens.prompt(body), self.max_output(body, kind), images, media=media
+            rate,
+            tokens.prompt(body) if prompt_tokens is None else prompt_tokens,
+            self.max_output(body, kind),
+            images,
+            media=media,
         )
         available = self.available(user_id)
         if amount > available:

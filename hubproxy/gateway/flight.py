@@ -56,7 +56,8 @@ class Books:
 
 class Flight:
     __slots__ = (
-        "_books", "_ctx", "_kind", "_settled", "_stream", "_tickets", "body", "call", "hold",
+        "_books", "_ctx", "_kind", "_prompt", "_settled", "_stream", "_tickets", "body", "call",
+        "hold",
         "media", "params", "route", "translator", "whole",
     )  # fmt: skip
 
@@ -85,6 +86,7 @@ class Flight:
         self.whole: bytes | None = None  # a non-streamed answer, as the client gets it
         self._tickets: list[tuple[Addon, Any]] = []  # kept after settling: headers() reads them
         self._settled = False  # the addons have settled their tickets
+        self._prompt: int | None = None  # the body's prompt estimate, made once
         self.call: Call  # set on entry
 
     async def __aenter__(self) -> Flight:
@@ -94,9 +96,7 @@ class Flight:
         # admitted before the refusal is released.
         try:
             if books.addons:
-                estimate = tokens.prompt(self.body) + books.credits.max_output(
-                    self.body, self._kind
-                )
+                estimate = self.prompt_estimate() + books.credits.max_output(self.body, self._kind)
                 for addon in books.addons:
                     self._tickets.append((addon, addon.admit(ctx, route, self._kind, estimate)))
             self.hold = self._admit(principal.user_id, route, self.body)
@@ -149,7 +149,7 @@ class Flight:
         if self.hold is not None:
             credits.settle(self.hold, call.id, None)  # released: nothing was consumed
             self.hold = None
-        self.route, self.body = route, body
+        self.route, self.body, self._prompt = route, body, None
         self.hold = self._admit(call.user_id or 0, route, body)
         call.provider, call.model = route.provider, route.model
         call.attempts += 1
@@ -160,8 +160,19 @@ class Flight:
     def _admit(self, user_id: int, route: Route, body: JSON) -> Hold | None:
         """Hold for the call, or (a subscription pays for it) only price it for its record."""
         credits = self._books.credits
-        admit = credits.quote if self._ctx.billing == "subscription" else credits.admit
-        return admit(user_id, route.provider, route.model, self._kind, body, media=self.media)
+        if self._ctx.billing == "subscription":
+            return credits.quote(user_id, route.provider, route.model, self._kind, body, self.media)
+        return credits.admit(
+            user_id, route.provider, route.model, self._kind, body,
+            media=self.media, prompt_tokens=self.prompt_estimate(),
+        )  # fmt: skip
+
+    def prompt_estimate(self) -> int:
+        """The body's prompt tokens as estimated (holds, limits, a cut stream's usage): the
+        message tree is walked once per call, whoever asks."""
+        if self._prompt is None:
+            self._prompt = tokens.prompt(self.body)
+        return self._prompt
 
     def headers(self) -> dict[str, str]:
         """Response headers the addons add (rate-limit state, for instance)."""
@@ -199,7 +210,7 @@ class Flight:
                 translator.prompt_tokens,  # the input count, final if given
             )
         )
-        prompt = tokens.prompt(self.body) if given is None else given
+        prompt = self.prompt_estimate() if given is None else given
         call.usage = Usage(prompt, tokens.from_chars(chars))
         call.usage_estimated = True
         return True
