@@ -64,7 +64,8 @@ from hubproxy.limits.budgets import day_start, month_start
 from hubproxy.store import backup, calls, db, journal, ledger, rebuild, retention, usage
 from hubproxy.store.clock import now_ms
 from hubproxy.store.migrate import migrate
-from hubproxy.store.writer import Op, Writer
+from hubproxy.store.ops import Op
+from hubproxy.store.writer import Writer
 from hubproxy.telemetry.logs import set_level
 from hubproxy.telemetry.metrics import Metrics
 from hubproxy.telemetry.setup import setup_tracing

@@ -10,7 +10,7 @@ from typing import Any
 
 import structlog
 
-from hubproxy.store import calls, db, responses, writer
+from hubproxy.store import calls, db, ops, responses
 from hubproxy.store.clock import now_ms
 from hubproxy.store.writer import Writer
 
@@ -114,7 +114,7 @@ class Checkpointer:
         self._running: asyncio.Future[None] | None = None
 
     async def __call__(self) -> None:
-        self._running = asyncio.ensure_future(asyncio.to_thread(writer.checkpoint, self._conn))
+        self._running = asyncio.ensure_future(asyncio.to_thread(ops.checkpoint, self._conn))
         await asyncio.shield(self._running)
 
     async def close(self) -> None:

@@ -21,7 +21,7 @@ from hubproxy.app import start
 from hubproxy.gateway import auth
 from hubproxy.store import accounts, db
 from hubproxy.store.migrate import migrate
-from hubproxy.store.writer import apply
+from hubproxy.store.ops import apply
 from tests.fakes.anthropic_upstream import FakeAnthropic
 from tests.fakes.gemini_upstream import FakeGemini
 from tests.fakes.openai_upstream import FakeOpenAI

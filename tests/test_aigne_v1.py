@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from hubproxy.api import aigne_v1
 from hubproxy.store import apps
 from hubproxy.store.clock import now_ms
-from hubproxy.store.writer import apply
+from hubproxy.store.ops import apply
 from tests.conftest import Hub, HubFactory
 
 SECRET = "whsec-test-0123456789"

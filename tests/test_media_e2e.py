@@ -14,7 +14,7 @@ import pytest
 
 from hubproxy.api.state import CREDITS
 from hubproxy.store import ledger
-from hubproxy.store.writer import apply
+from hubproxy.store.ops import apply
 from tests.conftest import Hub, HubFactory
 from tests.fakes.openai_media_upstream import AUDIO, PNG, FakeMedia
 from tests.fakes.wire import serve

@@ -15,7 +15,7 @@ from hubproxy.config import DatabaseSettings
 from hubproxy.store import db, responses
 from hubproxy.store.clock import now_ms
 from hubproxy.store.migrate import migrate
-from hubproxy.store.writer import Op, apply
+from hubproxy.store.ops import Op, apply
 
 ALICE, BOB = 1, 2
 

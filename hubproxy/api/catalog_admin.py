@@ -29,7 +29,7 @@ from hubproxy.catalog.snapshot import Catalog, ProviderEntry, offer_map
 from hubproxy.catalog.ssrf import GuardedResolver, check_base_url, config_hosts
 from hubproxy.errors import BadRequest, Forbidden, HubError, NotFound, ServiceUnavailable
 from hubproxy.store import catalog as store
-from hubproxy.store.writer import Op
+from hubproxy.store.ops import Op
 
 api = Api()
 

@@ -31,7 +31,7 @@ from hubproxy.providers.openai.responses import (
     response_id,
 )
 from hubproxy.store import responses
-from hubproxy.store.writer import Op
+from hubproxy.store.ops import Op
 
 routes = web.RouteTableDef()
 

@@ -27,7 +27,7 @@ from hubproxy.billing import prices, tokens
 from hubproxy.errors import BadRequest, Forbidden, PaymentRequired
 from hubproxy.providers.base import JSON, MediaUsage, Usage
 from hubproxy.store import ledger
-from hubproxy.store.writer import Op
+from hubproxy.store.ops import Op
 
 RateKey = tuple[str, str, str]  # provider, model, type
 

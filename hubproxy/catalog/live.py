@@ -21,7 +21,7 @@ from hubproxy.catalog.sealing import MasterKey
 from hubproxy.catalog.snapshot import Catalog, build
 from hubproxy.config import Settings
 from hubproxy.store import catalog as store
-from hubproxy.store.writer import Op
+from hubproxy.store.ops import Op
 
 
 class LiveCatalog:

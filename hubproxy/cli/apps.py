@@ -10,7 +10,7 @@ from hubproxy.errors import HubError
 from hubproxy.gateway import signatures
 from hubproxy.store import apps
 from hubproxy.store.clock import now_ms
-from hubproxy.store.writer import apply
+from hubproxy.store.ops import apply
 
 
 def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]

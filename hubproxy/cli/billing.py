@@ -19,7 +19,7 @@ from hubproxy.billing import prices, pricing
 from hubproxy.cli.common import UsageError, database, settings_of, table
 from hubproxy.errors import HubError
 from hubproxy.store import accounts, db, ledger, reports, usage
-from hubproxy.store.writer import apply
+from hubproxy.store.ops import apply
 
 T = TypeVar("T")
 

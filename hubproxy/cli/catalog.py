@@ -24,7 +24,7 @@ from hubproxy.cli.common import UsageError, database, settings_of, table, timest
 from hubproxy.config import Settings
 from hubproxy.errors import HubError
 from hubproxy.store import catalog as store
-from hubproxy.store.writer import Op, apply
+from hubproxy.store.ops import Op, apply
 
 Run = Callable[[argparse.Namespace], int]
 

@@ -13,7 +13,7 @@ from hubproxy.gateway import auth
 from hubproxy.limits import fields
 from hubproxy.store import accounts
 from hubproxy.store.clock import now_ms
-from hubproxy.store.writer import apply
+from hubproxy.store.ops import apply
 
 CLEAR = {"expires": "never", "models": "any", "budget": "none"}  # what clears each, in update
 

@@ -20,7 +20,7 @@ from hubproxy.config import ConfigError
 from hubproxy.gateway import auth
 from hubproxy.store import accounts, db
 from hubproxy.store.migrate import MigrationError, migrate
-from hubproxy.store.writer import apply
+from hubproxy.store.ops import apply
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -10,7 +10,7 @@ from hubproxy.catalog import sealing
 from hubproxy.cli.common import UsageError, database, settings_of
 from hubproxy.config import ConfigError
 from hubproxy.store import catalog as store
-from hubproxy.store.writer import apply
+from hubproxy.store.ops import apply
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:

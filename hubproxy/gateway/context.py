@@ -16,7 +16,7 @@ from hubproxy.gateway.auth import Principal
 from hubproxy.gateway.record import Call
 from hubproxy.providers import sse
 from hubproxy.providers.base import StreamTranslator
-from hubproxy.store.writer import Op
+from hubproxy.store.ops import Op
 
 
 def _same(translator: StreamTranslator) -> StreamTranslator:

@@ -27,7 +27,8 @@ from hubproxy.gateway.record import Call
 from hubproxy.gateway.routing import Route
 from hubproxy.providers.base import JSON, MediaUsage, StreamTranslator, Usage
 from hubproxy.store import usage
-from hubproxy.store.writer import Op, Writer
+from hubproxy.store.ops import Op
+from hubproxy.store.writer import Writer
 
 CLIENT_GONE = "client disconnected"
 

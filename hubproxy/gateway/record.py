@@ -9,7 +9,7 @@ from hubproxy.ids import random_hex
 from hubproxy.providers.base import Usage
 from hubproxy.store import calls
 from hubproxy.store.clock import now_ms
-from hubproxy.store.writer import Op
+from hubproxy.store.ops import Op
 
 
 def new_id() -> str:

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from hubproxy.store.clock import now_ms
-from hubproxy.store.writer import Op
+from hubproxy.store.ops import Op
 
 LIMIT_COLUMNS = ("rpm", "tpm", "concurrency")  # on api_keys and on users; NULL: the default
 SCOPE_COLUMNS = ("expires_at", "models", "budget", "budget_period")  # on api_keys

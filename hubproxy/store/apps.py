@@ -8,7 +8,7 @@ from typing import Any
 import aiosqlite
 
 from hubproxy.store.clock import now_ms
-from hubproxy.store.writer import Op
+from hubproxy.store.ops import Op
 
 STATUSES = ("none", "active", "canceled", "past_due")
 _COLUMNS = (

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from hubproxy.store.clock import now_ms
-from hubproxy.store.writer import Op
+from hubproxy.store.ops import Op
 
 START = (
     "INSERT INTO model_calls (id, request_id, user_id, api_key_id, provider, model, type, "

@@ -15,7 +15,7 @@ import aiosqlite
 import orjson
 
 from hubproxy.store.clock import now_ms
-from hubproxy.store.writer import Op
+from hubproxy.store.ops import Op
 
 PROVIDER_COLUMNS = (
     "name", "type", "base_url", "headers", "api_version", "connect_timeout_s",

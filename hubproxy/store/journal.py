@@ -19,7 +19,7 @@ from pathlib import Path
 import orjson
 import structlog
 
-from hubproxy.store.writer import Op, apply
+from hubproxy.store.ops import Op, apply
 
 log = structlog.get_logger("hubproxy.store")
 

@@ -9,7 +9,7 @@ from typing import Any
 import aiosqlite
 
 from hubproxy.store.clock import now_ms
-from hubproxy.store.writer import Op
+from hubproxy.store.ops import Op
 
 _ENTRY = (
     "INSERT INTO credit_ledger (user_id, kind, amount, call_id, source, note, created_at, "

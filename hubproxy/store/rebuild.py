@@ -20,8 +20,8 @@ from __future__ import annotations
 import sqlite3
 
 from hubproxy.store.clock import now_ms
+from hubproxy.store.ops import Op
 from hubproxy.store.usage import DAY_MS, HOUR_MS, WATERMARK, Rollups
-from hubproxy.store.writer import Op
 
 SLACK_MS = 60_000
 ID_SKEW_MS = 1_000  # a call's id is stamped just before its created_at

@@ -11,7 +11,7 @@ import aiosqlite
 import orjson
 
 from hubproxy.store.clock import now_ms
-from hubproxy.store.writer import Op
+from hubproxy.store.ops import Op
 
 DAY_MS = 86_400_000
 MAX_DEPTH = 100  # the most earlier turns a previous_response_id chain brings back

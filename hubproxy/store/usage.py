@@ -18,7 +18,7 @@ import aiosqlite
 import orjson
 
 from hubproxy.store.clock import now_ms
-from hubproxy.store.writer import Op
+from hubproxy.store.ops import Op
 
 BUCKETS = 64
 HOUR_MS = 3_600_000

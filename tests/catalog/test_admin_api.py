@@ -21,7 +21,7 @@ from hubproxy.catalog.sealing import MasterKey, SealError
 from hubproxy.store import catalog as store
 from hubproxy.store import db
 from hubproxy.store.migrate import migrate
-from hubproxy.store.writer import apply
+from hubproxy.store.ops import apply
 from tests.conftest import Hub, HubFactory, add_key, make_settings
 from tests.fakes.openai_upstream import FakeOpenAI
 

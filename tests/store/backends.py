@@ -18,10 +18,11 @@ import pytest
 from hubproxy.config import DatabaseSettings
 from hubproxy.store import db
 from hubproxy.store.migrate import migrate
+from hubproxy.store.ops import Op
 from hubproxy.store.postgres import schema
 from hubproxy.store.postgres.sql import to_postgres
 from hubproxy.store.postgres.writer import PgWriter
-from hubproxy.store.writer import Op, Writer
+from hubproxy.store.writer import Writer
 from tests.pg import Server
 
 _TEMPLATE = "hubproxy_template"

@@ -10,7 +10,7 @@ import pytest
 
 from hubproxy.api.state import WRITER
 from hubproxy.store import accounts
-from hubproxy.store.writer import apply
+from hubproxy.store.ops import apply
 from tests.ui.conftest import Dash, expect, save_doc_screenshot
 
 pytestmark = pytest.mark.browser

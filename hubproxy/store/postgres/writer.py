@@ -19,8 +19,9 @@ from collections.abc import Callable, Sequence
 import asyncpg
 import structlog
 
+from hubproxy.store.ops import Entry, Journal, Op
 from hubproxy.store.postgres.sql import to_postgres
-from hubproxy.store.writer import Entry, Journal, Op, WriterDead
+from hubproxy.store.writer import WriterDead
 
 log = structlog.get_logger("hubproxy.store")
 
