@@ -38,6 +38,7 @@ from hubproxy.api.state import (
     DRAIN,
     FOLLOWER,
     GATEWAY,
+    INSTANCE,
     KEYS,
     LIMITS,
     METRICS,
@@ -59,10 +60,12 @@ from hubproxy.gateway.core import Gateway
 from hubproxy.gateway.drain import Drain
 from hubproxy.gateway.flight import Books
 from hubproxy.gateway.upstream import Upstreams
+from hubproxy.instances import Instance
 from hubproxy.limits import Budgets, KeyScopes, RateLimits
 from hubproxy.limits.budgets import day_start, month_start
 from hubproxy.store import backup, calls, db, journal, ledger, rebuild, retention, usage
 from hubproxy.store.clock import now_ms
+from hubproxy.store.instances import SqliteRegistry
 from hubproxy.store.migrate import migrate
 from hubproxy.store.ops import Op
 from hubproxy.store.writer import Writer
@@ -146,13 +149,20 @@ async def _open(app: web.Application, opened: AsyncExitStack) -> None:
     writer.start()
     opened.push_async_callback(writer.close)
     app[WRITER] = writer
-    # Calls left `processing` by a previous run can never finish now.
-    await writer.commit(calls.sweep_op(now_ms(), CRASHED))
+    # This instance's calls left `processing` by its previous run can never finish now.
+    await writer.commit(calls.fail_own_op(settings.server.instance_id, CRASHED))
     await writer.commit(*rebuild.ops(conn))  # rollups a crash lost, recounted from the calls
     await writer.commit(*_seed_rates(settings))
     reader = await db.open_reader(settings.database)
     opened.push_async_callback(reader.close)
     app[READER] = reader
+    instance = app[INSTANCE] = Instance(
+        SqliteRegistry(writer, reader),
+        settings.server.instance_id,
+        dead_after_s=settings.server.dead_after_s,
+        stale_after_s=settings.database.stale_after_s,
+    )
+    await instance.start()
     credits = app[CREDITS]
     credits.load(*await ledger.snapshot(reader))
     catalog = app[CATALOG]
@@ -181,17 +191,16 @@ async def _open(app: web.Application, opened: AsyncExitStack) -> None:
         writer.on_commit = metrics.committed
         metrics.sources.writer, metrics.sources.credits = writer, credits
         metrics.sources.pools = lambda: app[CATALOG].current.pools
-    app[GATEWAY] = Gateway(catalog, upstreams, Books(credits, writer, rollups, addons=addons))
+    books = Books(credits, writer, rollups, addons=addons, instance=instance.id)
+    app[GATEWAY] = Gateway(catalog, upstreams, books)
     checkpointer = tasks.Checkpointer(db.connect(settings.database))
     opened.push_async_callback(checkpointer.close)
     background = tasks.Tasks()
     opened.push_async_callback(background.stop)  # first to stop: the tasks use the rest
     background.every("follow-database", settings.auth.reload_interval_s, follower)
-    background.every(
-        "sweep-stale-calls",
-        settings.database.sweep_interval_s,
-        tasks.sweep(writer, settings.database.stale_after_s),
-    )
+    background.every("heartbeat", settings.server.heartbeat_s, instance.beat)
+    background.every("reap-silent-instances", settings.server.heartbeat_s, instance.reap)
+    background.every("sweep-stale-calls", settings.database.sweep_interval_s, instance.sweep)
     background.every(
         "follow-key-spend", settings.auth.reload_interval_s, _follow_spend(budgets, reader)
     )

@@ -10,8 +10,7 @@ from typing import Any
 
 import structlog
 
-from hubproxy.store import calls, db, ops, responses
-from hubproxy.store.clock import now_ms
+from hubproxy.store import db, ops, responses
 from hubproxy.store.writer import Writer
 
 log = structlog.get_logger("hubproxy.tasks")
@@ -59,7 +58,7 @@ class Tasks:
         task.add_done_callback(self._done)
         return task
 
-    def every(self, name: str, seconds: float, fn: Callable[[], Awaitable[None]]) -> None:
+    def every(self, name: str, seconds: float, fn: Callable[[], Awaitable[object]]) -> None:
         """Run `fn` every `seconds`; a failure is logged and the next round still runs."""
 
         async def loop() -> None:
@@ -82,17 +81,6 @@ class Tasks:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("task_died", task=task.get_name(), error=repr(task.exception()))
-
-
-def sweep(writer: Writer, stale_after_s: float) -> Callable[[], Awaitable[None]]:
-    """Calls still `processing` long after they started lost their request: mark them failed."""
-
-    async def run() -> None:
-        reason = f"stale: still processing after {stale_after_s:g} s"
-        cutoff = now_ms() - int(stale_after_s * 1000)
-        await writer.commit(calls.sweep_op(cutoff, reason))
-
-    return run
 
 
 def prune_responses(writer: Writer, keep_days: int) -> Callable[[], Awaitable[None]]:

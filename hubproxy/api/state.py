@@ -11,6 +11,7 @@ from hubproxy.config import Settings
 from hubproxy.gateway.auth import KeyCache
 from hubproxy.gateway.core import Gateway
 from hubproxy.gateway.drain import Drain
+from hubproxy.instances import Instance
 from hubproxy.limits import Budgets, RateLimits
 from hubproxy.store.writer import Writer
 from hubproxy.tasks import Follower
@@ -31,3 +32,4 @@ LIMITS = web.AppKey("limits", RateLimits)
 BUDGETS = web.AppKey("budgets", Budgets)
 DRAIN = web.AppKey("drain", Drain)
 METRICS = web.AppKey("metrics", Metrics)
+INSTANCE = web.AppKey("instance", Instance)  # its on_dead hooks: see hubproxy/instances.py

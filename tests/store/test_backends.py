@@ -19,15 +19,19 @@ async def user(store: Store, name: str = "ada") -> int:
     return uid
 
 
-def start_op(call_id: str, user_id: int) -> tuple[str, tuple[object, ...]]:
-    return calls.START, (call_id, "req", user_id, None, "up", "m", "chat", 0, None, 1000,
-                         None, None, "credits")  # fmt: skip
+def start_op(
+    call_id: str, user_id: int, instance: str = "host-a:8080", created_at: int = 1000
+) -> tuple[str, tuple[object, ...]]:
+    return calls.START, (call_id, "req", user_id, None, "up", "m", "chat", 0, None, created_at,
+                         None, None, "credits", instance)  # fmt: skip
 
 
-def finish_op(call_id: str, user_id: int, credits: int) -> tuple[str, tuple[object, ...]]:
+def finish_op(
+    call_id: str, user_id: int, credits: int, instance: str = "host-a:8080"
+) -> tuple[str, tuple[object, ...]]:
     outcome = ("success", 3, 4, 7, 0, 12, 5, 200, None, credits, None, 1, 2000)
     return calls.FINISH, (call_id, "req", user_id, None, "up", "m", "chat", 0, None, 1000,
-                          None, None, "credits", *outcome)  # fmt: skip
+                          None, None, "credits", instance, *outcome)  # fmt: skip
 
 
 async def test_commit_resolves_once_the_rows_are_visible_to_another_reader(store: Store) -> None:

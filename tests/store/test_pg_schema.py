@@ -46,7 +46,7 @@ async def test_postgres_migrations_apply_once(store: Store) -> None:
     try:
         assert await schema.migrate(conn) == []  # the template applied them already
         names = await conn.fetch("SELECT name FROM schema_migrations ORDER BY version")
-        assert [r[0] for r in names] == ["0001_schema.sql"]
+        assert [r[0] for r in names] == ["0001_schema.sql", "0002_instances.sql"]
         revisions = await conn.fetch("SELECT name, value FROM revisions ORDER BY name")
         assert {r[0] for r in revisions} == {"apps", "auth", "catalog", "credits", "rates"}
     finally:
@@ -73,4 +73,4 @@ def test_without_postgresql_ci_fails_and_a_developer_is_told_why(
 
 def test_sqlite_is_untouched_by_the_move(tmp_path: Path) -> None:
     conn = sqlite3.connect(tmp_path / "x.db", isolation_level=None)
-    assert migrate(conn)[-1] == "0012_health_probe.sql"
+    assert migrate(conn)[-1] == "0013_instance_id.sql"
