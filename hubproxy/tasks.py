@@ -152,6 +152,15 @@ class Follower:
         self._last = loop.time()
         return changed
 
+    async def refresh_after(self) -> set[str]:
+        """A refresh that starts after this call, what a notification of a committed change
+        asks for: a reload under way may have read the revisions before that commit, so it
+        is waited for (its outcome is its caller's), not joined."""
+        running = self._running
+        if running is not None and not running.done():
+            await asyncio.wait([running])
+        return await self.refresh()
+
     async def on_unknown_key(self) -> bool:
         """Did the keys change? Within `min_gap_s` of the last check the caller waits for the
         next one rather than being refused, which also slows anyone guessing keys."""

@@ -106,3 +106,37 @@ async def test_an_unknown_key_looks_again_after_a_reload_that_began_before_it(
     await first
     assert await asyncio.wait_for(asking, 5) is True
     assert reloaded == ["auth", "auth"]  # at start, then the look that found revision 2
+
+
+async def test_a_notification_reloads_after_a_reload_that_began_before_the_change(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A NOTIFY arrives while the poll's reload, which read the revisions before the change
+    committed, is still under way: joining it would miss the change until the next poll."""
+    revision = {"rates": 1}
+    stalled = asyncio.Event()
+    stalled.set()
+
+    async def revisions(reader: object) -> dict[str, int]:
+        seen = dict(revision)
+        await stalled.wait()
+        return seen
+
+    monkeypatch.setattr(tasks.db, "revisions", revisions)
+    reloaded: list[int] = []
+
+    async def rates() -> None:
+        reloaded.append(revision["rates"])
+
+    follower = tasks.Follower(object(), {"rates": rates}, min_gap_s=0.0)
+    await follower.refresh()
+    stalled.clear()
+    poll = asyncio.ensure_future(follower.refresh())
+    await asyncio.sleep(0)
+    revision["rates"] = 2  # committed after the poll read the revisions; its NOTIFY comes
+    notified = asyncio.ensure_future(follower.refresh_after())
+    await asyncio.sleep(0)
+    stalled.set()
+    await poll
+    assert await asyncio.wait_for(notified, 5) == {"rates"}
+    assert reloaded == [1, 2]  # at start, then after the notification

@@ -1,6 +1,7 @@
 """The instances table on PostgreSQL: heartbeats on the database's clock (hosts' clocks may
 disagree), and the stale sweep and the reaping of silent instances under an advisory lock, so
-that one instance at a time runs them. A connection of its own, opened again when lost."""
+that one instance at a time runs them. A connection of its own, dropped when a round fails
+(lost, cancelled, or left in an odd state) and opened again by the next."""
 
 from __future__ import annotations
 
@@ -24,7 +25,6 @@ _REGISTER = (
 )
 _REAP = f"DELETE FROM instances WHERE last_seen < {_NOW} - $1 AND id <> $2 RETURNING id"
 _FAIL = to_postgres(calls.FAIL_OF)
-_LOST = (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError)
 
 
 class PgRegistry:
@@ -39,8 +39,8 @@ class PgRegistry:
         conn = await self._connection()
         try:
             await conn.execute(_REGISTER, me.id, me.host, me.pid, me.started_at)
-        except _LOST:
-            await self._drop()
+        except BaseException:
+            await self._drop()  # a failed round leaves the connection suspect
             raise
 
     async def beat(self, me: Me) -> bool:
@@ -50,8 +50,8 @@ class PgRegistry:
                 return True
             await conn.execute(_REGISTER, me.id, me.host, me.pid, me.started_at)
             return False
-        except _LOST:
-            await self._drop()
+        except BaseException:
+            await self._drop()  # a failed round leaves the connection suspect
             raise
 
     async def sweep(self, stale: Op) -> bool:
@@ -62,8 +62,8 @@ class PgRegistry:
                     return False
                 await conn.execute(to_postgres(stale[0]), *stale[1])
                 return True
-        except _LOST:
-            await self._drop()
+        except BaseException:
+            await self._drop()  # a failed round leaves the connection suspect
             raise
 
     async def reap(self, me: str, silent_ms: int, reason: str) -> list[str] | None:
@@ -76,8 +76,8 @@ class PgRegistry:
                 for instance in silent:
                     await conn.execute(_FAIL, *calls.fail_of_op(instance, reason)[1])
                 return silent
-        except _LOST:
-            await self._drop()
+        except BaseException:
+            await self._drop()  # a failed round leaves the connection suspect
             raise
 
     async def close(self) -> None:
