@@ -50,7 +50,9 @@ def main() -> None:
     for stream in (False, True):
         per_call_us(metrics, 2_000, stream)  # warm the label caches
         us = per_call_us(metrics, args.calls, stream)
-        print(f"{'streamed' if stream else 'plain':>8}: {us:6.2f} µs per call (admit+settle+request)")
+        print(
+            f"{'streamed' if stream else 'plain':>8}: {us:6.2f} µs per call (admit+settle+request)"
+        )
     started = time.process_time()
     text = metrics.render()
     took = (time.process_time() - started) * 1e3
