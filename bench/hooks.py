@@ -1,21 +1,30 @@
-"""The metrics addon's per-call cost, in process: admit + settle + request, timed.
+"""What telemetry costs per call, in process: the metrics addon's hooks, and a traced call.
 
-`python -m bench.hooks [--calls N]` runs a streamed and a plain call's hooks N times each
-against a fresh Metrics (on, known model) and prints µs per call, then scrapes once so the
-counted values are checked. It isolates what the full bench's `hubproxy-metrics` target
-measures through the noise of a shared machine.
+`python -m bench.hooks [--calls N]` runs a plain and a streamed call's metrics hooks (admit +
+settle + request) N times each against a fresh Metrics (on, known model) and prints CPU µs
+per call, and the time of one scrape. Then it times N traced requests (the request span and
+the call's two spans, sampled at 1.0) through the batch processor to an exporter that encodes
+each batch as the OTLP/HTTP exporter does and drops it: CPU µs per request, the processor's
+thread included, all but the HTTP post. It isolates what the full bench's `hubproxy-metrics`
+and `hubproxy-otlp` targets measure through the noise of a shared machine.
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Sequence
 from types import SimpleNamespace
 from typing import Any
+
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from hubproxy.gateway.record import Call
 from hubproxy.providers.base import Usage
 from hubproxy.telemetry.metrics import Metrics
+from hubproxy.telemetry.traces import Spans
 
 
 def _call(stream: bool) -> Call:
@@ -41,6 +50,33 @@ def per_call_us(metrics: Metrics, calls: int, stream: bool) -> float:
     return (time.process_time() - started) / calls * 1e6
 
 
+class _Encoded(SpanExporter):
+    """Encodes each batch as OTLPSpanExporter does (protobuf), then drops it."""
+
+    def __init__(self) -> None:
+        self.spans = 0
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        encode_spans(spans).SerializeToString()
+        self.spans += len(spans)
+        return SpanExportResult.SUCCESS
+
+
+def traced_us(calls: int) -> tuple[float, int]:
+    """CPU µs per traced request (every thread), and the spans exported."""
+    exporter = _Encoded()
+    spans = Spans(exporter, sample_ratio=1.0)
+    call = _call(False)
+    headers = {"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}
+    started = time.process_time()
+    for n in range(calls):
+        spans.start("http POST", headers).end(200, call)
+        if n % 500 == 499:  # keep the processor's queue (2048) from overflowing
+            spans.flush()
+    spans.shutdown()  # flushes: the encoding of the last batches is counted too
+    return (time.process_time() - started) / calls * 1e6, exporter.spans
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=100_000)
@@ -58,6 +94,8 @@ def main() -> None:
     took = (time.process_time() - started) * 1e3
     print(f"  scrape: {took:6.2f} ms, {len(text)} bytes")
     metrics.shutdown()
+    us, exported = traced_us(args.calls // 5)
+    print(f"  traced: {us:6.2f} µs per request, OTLP-encoded ({exported} spans)")
 
 
 if __name__ == "__main__":
