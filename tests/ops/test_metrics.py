@@ -90,13 +90,20 @@ async def test_metrics_need_the_token_and_are_off_without_one(hub_factory: HubFa
 
 
 async def test_rate_limit_refusals_are_counted(hub_factory: HubFactory) -> None:
-    from hubproxy.api.state import METRICS
-
-    hub = await hub_factory(metrics={"token": TOKEN})
-    hub.app[METRICS].rate_limited("key", "rpm")
-    hub.app[METRICS].rate_limited("key", "rpm")
+    hub = await hub_factory(metrics={"token": TOKEN}, limits={"key_rpm": 2, "user_tpm": 50})
+    client = hub.openai()
+    messages = [{"role": "user", "content": "hi"}]
+    with pytest.raises(openai.RateLimitError):  # may write more than 50 tokens: the user's tpm
+        await client.chat.completions.create(model="demo/echo", messages=messages, max_tokens=100)
+    for _ in range(2):
+        await client.chat.completions.create(model="demo/echo", messages=messages, max_tokens=5)
+    for _ in range(3):  # the key's rpm
+        with pytest.raises(openai.RateLimitError):
+            await client.chat.completions.create(model="demo/echo", messages=messages, max_tokens=5)
     found = samples((await scrape(hub))[1])
-    assert value(found, "hubproxy_rate_limit_refusals_total", scope="key", limit="rpm") == 2
+    assert value(found, "hubproxy_rate_limit_refusals_total", scope="key", limit="rpm") == 3
+    assert value(found, "hubproxy_rate_limit_refusals_total", scope="user", limit="tpm") == 1
+    assert value(found, "hubproxy_http_requests_total", http_response_status_code="429") == 4
 
 
 SECONDS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
