@@ -2,7 +2,7 @@
 
 `python -m bench.hooks [--calls N]` runs a plain and a streamed call's metrics hooks (admit +
 settle + request) N times each against a fresh Metrics (on, known model) and prints CPU µs
-per call, and the time of one scrape. Then it times N traced requests (the request span and
+per call, and the time of one scrape. Then it times N/5 traced requests (the request span and
 the call's two spans, sampled at 1.0) through the batch processor to an exporter that encodes
 each batch as the OTLP/HTTP exporter does and drops it: CPU µs per request, the processor's
 thread included, all but the HTTP post. It isolates what the full bench's `hubproxy-metrics`
