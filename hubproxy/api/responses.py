@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import aiosqlite
 import orjson
 from aiohttp import web
 
@@ -32,6 +31,7 @@ from hubproxy.providers.openai.responses import (
 )
 from hubproxy.store import responses
 from hubproxy.store.ops import Op
+from hubproxy.store.reader import Reader
 
 routes = web.RouteTableDef()
 
@@ -135,7 +135,7 @@ def _final(call: Call, translator: StreamTranslator | None, whole: bytes | None)
     return obj if isinstance(obj, dict) and isinstance(obj.get("id"), str) else None
 
 
-def _reader(request: web.Request) -> aiosqlite.Connection:
+def _reader(request: web.Request) -> Reader:
     """The reader, once every response this server has answered is committed: a turn that
     continues the one just answered must find it (its store is journaled, then committed in
     a group; this commits what is queued, at once, when anything is)."""
