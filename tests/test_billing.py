@@ -264,7 +264,7 @@ def test_the_ledger_is_append_only(hub: Hub) -> None:
         conn.execute("UPDATE credit_ledger SET amount = 500")
     with pytest.raises(Exception, match="append-only"):
         conn.execute("DELETE FROM credit_ledger")
-    with pytest.raises(Exception, match="(?i)unique"):  # either dialect's wording
+    with pytest.raises(Exception, match=r"(?i)unique"):  # either dialect's wording
         for _ in range(2):
             conn.execute(
                 "INSERT INTO credit_ledger (user_id, kind, amount, call_id, created_at) "
