@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
+import weakref
 from collections.abc import Callable, Coroutine, Iterable, Iterator
 from typing import Any, TypeVar
 
@@ -62,8 +63,13 @@ class BlockingConnection:
             self._conn: asyncpg.Connection = self._wait(asyncpg.connect(url, timeout=timeout_s))
             self._wait(setup_connection(self._conn))
         except BaseException:
-            self._stop()
+            _shutdown(self._loop, self._thread, None, timeout_s)
             raise
+        # Closed by close(), or when it is dropped unclosed (a CLI command returns without
+        # closing what it opened, as it may with sqlite3): no thread or connection outlives it.
+        self._finalizer = weakref.finalize(
+            self, _shutdown, self._loop, self._thread, self._conn, timeout_s
+        )
 
     def execute(self, sql: str, parameters: Iterable[Any] = ()) -> BlockingCursor:
         word = " ".join(sql.split()).upper()
@@ -81,15 +87,22 @@ class BlockingConnection:
         return self._wait(work(self._conn))
 
     def close(self) -> None:
-        try:
-            self._wait(self._conn.close(timeout=self._timeout_s))
-        finally:
-            self._stop()
+        self._finalizer()
 
     def _wait(self, coro: Coroutine[Any, Any, _T]) -> _T:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(self._timeout_s)
 
-    def _stop(self) -> None:
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(self._timeout_s)
-        self._loop.close()
+
+def _shutdown(
+    loop: asyncio.AbstractEventLoop,
+    thread: threading.Thread,
+    conn: asyncpg.Connection | None,
+    timeout_s: float,
+) -> None:
+    try:
+        if conn is not None:
+            asyncio.run_coroutine_threadsafe(conn.close(timeout=timeout_s), loop).result(timeout_s)
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout_s)
+        loop.close()
