@@ -25,7 +25,10 @@ from hubproxy.store.backend import StoreUnavailable
 from hubproxy.store.postgres import schema
 from hubproxy.store.postgres.reader import PgReader
 from tests.conftest import HubFactory, make_settings, to_toml
+from tests.e2e import provider, sdk, settled
+from tests.fakes.openai_upstream import FakeOpenAI
 from tests.pg import Server
+from tests.test_responses_e2e import ask
 
 BACKENDS = ("postgres",)
 MESSAGES = [{"role": "user", "content": "hi there"}]  # 9 prompt, 4 completion tokens (demo)
@@ -217,3 +220,19 @@ async def test_reads_that_agree_run_at_once_each_in_its_own_snapshot(
     assert results[0] == results[3]
     async with reader.execute("SELECT 1") as cur:  # and none is left open
         assert [tuple(r) for r in await cur.fetchall()] == [(1,)]
+
+
+async def test_a_responses_conversation_continues_at_once(
+    hub_factory: HubFactory, upstream: tuple[FakeOpenAI, str]
+) -> None:
+    """The next turn reads the stored answer its client just got: the server commits what it
+    journaled before reading (PostgreSQL's writer commits on its own task)."""
+    hub = await hub_factory([provider("up", "openai", upstream[1], "sk-upstream-key-0000001")])
+    first = await ask(hub, "up/o4-mini", False, input="My name is Ada.")
+    second = await ask(
+        hub, "up/o4-mini", True, input="What is my name?", previous_response_id=first.id
+    )
+    assert second.previous_response_id == first.id
+    assert (await sdk(hub).responses.retrieve(second.id)).id == second.id
+    rows = await settled(hub)
+    assert [r["status"] for r in rows] == ["success", "success"]
