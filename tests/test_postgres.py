@@ -28,6 +28,7 @@ from tests.conftest import HubFactory, make_settings, to_toml
 from tests.e2e import provider, sdk, settled
 from tests.fakes.openai_upstream import FakeOpenAI
 from tests.pg import Server
+from tests.test_process import free_port
 from tests.test_responses_e2e import ask
 
 BACKENDS = ("postgres",)
@@ -201,10 +202,15 @@ async def test_a_second_instance_on_the_same_journal_refuses_to_start(
 
 async def test_an_unreachable_database_is_one_clear_line(tmp_path: Path) -> None:
     url = "postgresql://hub:pw-not-shown@127.0.0.1:9/hub"
-    settings = make_settings(tmp_path, {}, database_url=url)
-    done = cli(settings, "migrate")
-    assert done.returncode == 2 and "cannot connect to [database] url" in done.stderr
-    assert "pw-not-shown" not in done.stderr
+    settings = make_settings(tmp_path, {"server": {"port": free_port()}}, database_url=url)
+    for command in ("migrate", "serve", "users"):
+        args = (command, "list") if command == "users" else (command,)
+        done = cli(settings, *args)
+        assert done.returncode == 2, (command, done.stdout, done.stderr)
+        assert "cannot connect to [database] url" in done.stderr
+        assert "pw-not-shown" not in done.stdout + done.stderr
+    checked = cli(settings, "check-config")
+    assert checked.returncode == 0 and "postgresql://hub:***@127.0.0.1:9/hub" in checked.stdout
 
 
 async def test_reads_that_agree_run_at_once_each_in_its_own_snapshot(
