@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from functools import partial
 
-import aiosqlite
 from aiohttp import web
 
 from hubproxy import tasks, ui
@@ -63,17 +62,22 @@ from hubproxy.gateway.upstream import Upstreams
 from hubproxy.instances import Instance
 from hubproxy.limits import Budgets, KeyScopes, RateLimits
 from hubproxy.limits.budgets import day_start, month_start
-from hubproxy.store import backup, calls, db, journal, ledger, rebuild, retention, usage
+from hubproxy.store import calls, db, ledger, rebuild, retention, usage
+from hubproxy.store.backend import Store, open_store
 from hubproxy.store.clock import now_ms
-from hubproxy.store.instances import SqliteRegistry
-from hubproxy.store.migrate import migrate
+from hubproxy.store.instances import Registry, SqliteRegistry
 from hubproxy.store.ops import Op
-from hubproxy.store.writer import Writer
+from hubproxy.store.postgres.instances import PgRegistry
+from hubproxy.store.postgres.notify import Listener
+from hubproxy.store.reader import Reader
 from hubproxy.telemetry.logs import set_level
 from hubproxy.telemetry.metrics import Metrics
 from hubproxy.telemetry.setup import setup_tracing
 
-CURRENT = web.AppKey("current_settings", list[Settings])  # the settings last (re)loaded
+CURRENT = web.AppKey("current_settings", list[Settings])
+STORE = web.AppKey(
+    "store", Store
+)  # the backend: its dialect, and on PostgreSQL its pool  # the settings last (re)loaded
 SHUTDOWN_S = 5.0  # at cleanup, what is left (the drain already ended the calls) gets this long
 CRASHED = "interrupted: the server stopped while the call was in flight"
 
@@ -135,29 +139,20 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
 
 async def _open(app: web.Application, opened: AsyncExitStack) -> None:
     settings = app[SETTINGS]
-    opened.enter_context(backup.serving(settings.database))  # `hubproxy restore` waits
     opened.callback(app[TRACING].shutdown)
     opened.callback(app[METRICS].shutdown)
-    conn = db.connect(settings.database)
-    migrate(conn)
-    # Records a client was told about, journaled but not committed when the last run died.
-    journal_path = journal.path_for(settings.database.path)
-    journal.replay(conn, journal_path)
-    pending = journal.Journal(journal_path)
-    opened.callback(pending.close)  # after the writer's last commit has emptied it
-    writer = Writer(conn, journal=pending)
-    writer.start()
-    opened.push_async_callback(writer.close)
-    app[WRITER] = writer
+    store = app[STORE] = await open_store(settings.database, opened)
+    writer = app[WRITER] = store.writer
+    reader = app[READER] = store.reader
     # This instance's calls left `processing` by its previous run can never finish now.
     await writer.commit(calls.fail_own_op(settings.server.instance_id, CRASHED))
-    await writer.commit(*rebuild.ops(conn))  # rollups a crash lost, recounted from the calls
+    # Rollups a crash lost, recounted from the calls.
+    await writer.commit(*await rebuild.ops(reader, store.dialect))
     await writer.commit(*_seed_rates(settings))
-    reader = await db.open_reader(settings.database)
-    opened.push_async_callback(reader.close)
-    app[READER] = reader
+    registry = _registry(store)
+    opened.push_async_callback(registry.close)  # after the tasks that use it have stopped
     instance = app[INSTANCE] = Instance(
-        SqliteRegistry(writer, reader),
+        registry,
         settings.server.instance_id,
         dead_after_s=settings.server.dead_after_s,
         stale_after_s=settings.database.stale_after_s,
@@ -182,7 +177,7 @@ async def _open(app: web.Application, opened: AsyncExitStack) -> None:
     await upstreams.start()
     opened.push_async_callback(upstreams.close)
     app[CURRENT] = [settings]
-    rollups = usage.Rollups()
+    rollups = usage.Rollups(store.dialect)
     writer.add_source(rollups.drain)
     metrics = app[METRICS]
     addons: tuple[Addon, ...] = (app[LIMITS], KeyScopes(budgets))
@@ -194,14 +189,14 @@ async def _open(app: web.Application, opened: AsyncExitStack) -> None:
         metrics.sources.pools = lambda: app[CATALOG].current.pools
     books = Books(credits, writer, rollups, addons=addons, instance=instance.id)
     app[GATEWAY] = Gateway(catalog, upstreams, books)
-    checkpointer = tasks.Checkpointer(db.connect(settings.database))
-    opened.push_async_callback(checkpointer.close)
     background = tasks.Tasks()
     opened.push_async_callback(background.stop)  # first to stop: the tasks use the rest
     background.every("follow-database", settings.auth.reload_interval_s, follower)
     background.every("heartbeat", settings.server.heartbeat_s, instance.beat)
     background.every("reap-silent-instances", settings.server.heartbeat_s, instance.reap)
     background.every("sweep-stale-calls", settings.database.sweep_interval_s, instance.sweep)
+    if store.url is not None:  # changes on other instances, at once (the poll stays)
+        background.spawn("listen-revisions", Listener(store.url, follower.refresh_after).run)
     background.every(
         "follow-key-spend", settings.auth.reload_interval_s, _follow_spend(budgets, reader)
     )
@@ -209,9 +204,12 @@ async def _open(app: web.Application, opened: AsyncExitStack) -> None:
         prune = tasks.prune_responses(writer, settings.responses.keep_days)
         await prune()  # then daily
         background.every("prune-responses", 86_400.0, prune)
-    background.every("checkpoint-wal", 1.0, checkpointer)
+    if store.dialect == "sqlite":  # PostgreSQL checkpoints by itself
+        checkpointer = tasks.Checkpointer(db.connect(settings.database))
+        opened.push_async_callback(checkpointer.close)
+        background.every("checkpoint-wal", 1.0, checkpointer)
     if settings.database.keep_calls_days:
-        pruner = retention.Retention(settings.database, writer)
+        pruner = retention.Retention(settings.database, writer, reader)
         background.spawn("retention", pruner.run())
     if settings.billing.meter.url:
         background.spawn("meter-export", MeterExport(settings.billing.meter, reader, writer).run())
@@ -239,13 +237,20 @@ async def reload(app: web.Application, new: Settings) -> list[str]:
     return changed
 
 
+def _registry(store: Store) -> Registry:
+    """Where this instance's heartbeat goes: PostgreSQL's needs a connection of its own."""
+    if store.url is not None:
+        return PgRegistry(store.url)
+    return SqliteRegistry(store.writer, store.reader)
+
+
 def _known(app: web.Application, provider: str, model: str) -> bool:
     """A model the metrics may name: in the catalogue or a provider's allow-list."""
     offered = app[CATALOG].current.offered(provider)
     return offered is not None and model in offered
 
 
-def _follow(app: web.Application, reader: aiosqlite.Connection) -> dict[str, tasks.Handler]:
+def _follow(app: web.Application, reader: Reader) -> dict[str, tasks.Handler]:
     """What to reload when another process changes keys, rates or the ledger."""
     credits = app[CREDITS]
 
@@ -266,7 +271,7 @@ def _follow(app: web.Application, reader: aiosqlite.Connection) -> dict[str, tas
     return {"auth": keys, "rates": rates, "credits": balances, "catalog": catalog}
 
 
-def _follow_spend(budgets: Budgets, reader: aiosqlite.Connection) -> tasks.Handler:
+def _follow_spend(budgets: Budgets, reader: Reader) -> tasks.Handler:
     """What other servers spent on each key (their debits in the ledger), for the caps."""
 
     async def run() -> None:

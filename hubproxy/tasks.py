@@ -11,7 +11,7 @@ from typing import Any
 import structlog
 
 from hubproxy.store import db, ops, responses
-from hubproxy.store.writer import Writer
+from hubproxy.store.ops import StoreWriter
 
 log = structlog.get_logger("hubproxy.tasks")
 
@@ -83,7 +83,7 @@ class Tasks:
             log.error("task_died", task=task.get_name(), error=repr(task.exception()))
 
 
-def prune_responses(writer: Writer, keep_days: int) -> Callable[[], Awaitable[None]]:
+def prune_responses(writer: StoreWriter, keep_days: int) -> Callable[[], Awaitable[None]]:
     """Stored Responses API answers older than `keep_days` go."""
 
     async def run() -> None:

@@ -11,20 +11,20 @@ from __future__ import annotations
 import asyncio
 
 import aiohttp
-import aiosqlite
 import orjson
 import structlog
 
 from hubproxy.config import MeterSettings
 from hubproxy.store import ledger
-from hubproxy.store.writer import Writer
+from hubproxy.store.ops import StoreWriter
+from hubproxy.store.reader import Reader
 from hubproxy.tasks import supervise
 
 log = structlog.get_logger("hubproxy.meter")
 
 
 class MeterExport:
-    def __init__(self, settings: MeterSettings, reader: aiosqlite.Connection, writer: Writer):
+    def __init__(self, settings: MeterSettings, reader: Reader, writer: StoreWriter):
         self._settings = settings
         self._reader = reader
         self._writer = writer

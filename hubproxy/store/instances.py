@@ -12,11 +12,10 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Protocol
 
-import aiosqlite
-
 from hubproxy.store import calls
 from hubproxy.store.clock import now_ms
 from hubproxy.store.ops import Op
+from hubproxy.store.reader import Reader
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +71,7 @@ def register_op(me: Me, now: int) -> Op:
 class SqliteRegistry:
     """Registry on SQLite: writes through the writer, reads on the server's reader."""
 
-    def __init__(self, writer: Commits, reader: aiosqlite.Connection) -> None:
+    def __init__(self, writer: Commits, reader: Reader) -> None:
         self._writer = writer
         self._reader = reader
 
