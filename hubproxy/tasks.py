@@ -125,6 +125,7 @@ class Follower:
         self._reader = reader
         self._handlers = handlers
         self._seen: dict[str, int] = {}
+        self._loads: dict[str, int] = {}  # how many times each handler has run
         self._min_gap_s = min_gap_s
         self._last = 0.0
         self._running: asyncio.Future[set[str]] | None = None
@@ -164,9 +165,12 @@ class Follower:
     async def on_unknown_key(self) -> bool:
         """Did the keys change? Within `min_gap_s` of the last check the caller waits for the
         next one rather than being refused, which also slows anyone guessing keys."""
+        loads = self._loads.get("auth", 0)  # what the caller's failed lookup saw
         wait = self._min_gap_s - (asyncio.get_running_loop().time() - self._last)
         if wait > 0:
             await asyncio.sleep(wait)
+            if self._loads.get("auth", 0) != loads:
+                return True  # the keys were reloaded meanwhile (a NOTIFY, the poll)
         running = self._running
         # A reload under way may have read the revisions before this key was written: if it
         # finds no new keys, look again with one that starts after the request.
@@ -180,6 +184,7 @@ class Follower:
             if name in self._handlers and self._seen.get(name) != value:
                 await self._handlers[name]()
                 self._seen[name] = value
+                self._loads[name] = self._loads.get(name, 0) + 1
                 changed.add(name)
         if changed:
             log.info("reloaded", what=sorted(changed))

@@ -140,3 +140,27 @@ async def test_a_notification_reloads_after_a_reload_that_began_before_the_chang
     await poll
     assert await asyncio.wait_for(notified, 5) == {"rates"}
     assert reloaded == [1, 2]  # at start, then after the notification
+
+
+async def test_an_unknown_key_reloaded_while_it_waited_its_turn_is_looked_up_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The keys are reloaded (by a NOTIFY) while the caller waits out min_gap_s: the reload
+    after that finds nothing new, yet the caller's key is there now."""
+    revision = {"auth": 1}
+
+    async def revisions(reader: object) -> dict[str, int]:
+        return dict(revision)
+
+    monkeypatch.setattr(tasks.db, "revisions", revisions)
+
+    async def keys() -> None:
+        pass
+
+    follower = tasks.Follower(object(), {"auth": keys}, min_gap_s=0.2)
+    await follower.refresh()
+    asking = asyncio.ensure_future(follower.on_unknown_key())  # waits out the gap
+    await asyncio.sleep(0.05)
+    revision["auth"] = 2  # the key's commit, and its notification's reload
+    assert await follower.refresh_after() == {"auth"}
+    assert await asyncio.wait_for(asking, 5) is True
