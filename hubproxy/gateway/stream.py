@@ -7,6 +7,8 @@ before an error still goes out, followed by the error.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from hubproxy.errors import UpstreamError
 from hubproxy.providers.base import StreamTranslator
 from hubproxy.providers.sse import Decoder, Event
@@ -16,9 +18,20 @@ RAW_END = Event("end", None, b"")
 
 
 def step(
-    decoder: Decoder, translator: StreamTranslator, chunk: bytes
+    decoder: Decoder,
+    translator: StreamTranslator,
+    chunk: bytes,
+    whole_events: Callable[[bytes], bytes | None] | None = None,
 ) -> tuple[bytes, Exception | None]:
-    """The client bytes for one upstream chunk, and the error that cut it short, if any."""
+    """The client bytes for one upstream chunk, and the error that cut it short, if any.
+
+    `whole_events` is the translator's shortcut for a chunk of whole events that need no
+    decoding (OpenAIStream.feed_chunk): tried first when no event is half read; None from it
+    means the chunk goes through the decoder and `feed` after all."""
+    if whole_events is not None and decoder.idle:
+        passed = whole_events(chunk)
+        if passed is not None:
+            return passed, None
     feed = translator.feed
     out: list[bytes] = []
     try:

@@ -163,6 +163,43 @@ class OpenAIStream:
         self.text_chars += max(0, _size(data) - self._skeleton)
         return raw
 
+    def feed_chunk(self, chunk: bytes) -> bytes | None:
+        """The client bytes for a chunk of whole events, each of the kind `feed` passes on
+        without parsing (a content chunk once the skeleton is learnt), with no decoding of
+        each event: None if the chunk is anything else (a part of an event, an event that may
+        carry usage, an error or [DONE], a comment, non-ASCII text), for the decoder and
+        `feed` to take it. The client gets the same bytes, and the same text is measured."""
+        if (
+            self._skeleton < 0
+            or not chunk.endswith(b"}\n\n")
+            or not chunk.startswith(b"data: {")
+            or not chunk.isascii()
+            or b"\r" in chunk
+            or b'"error"' in chunk
+        ):
+            return None
+        # Mostly one event a read: its one newline ends it.
+        n = 1 if chunk.find(b"\n") == len(chunk) - 2 else _whole_events(chunk)
+        if not n:
+            return None
+        if self._strip:
+            chunk = chunk.replace(b',"usage":null', b"")
+            if b'"usage"' in chunk:
+                return None
+        elif chunk.count(b'"usage"') != chunk.count(b'"usage":null'):
+            return None
+        return self._measured(chunk, n)
+
+    def _measured(self, chunk: bytes, n: int) -> bytes:
+        """`chunk` (n whole events, ASCII) passed on, its text counted as `feed` counts it:
+        each event's data (its line less `data: ` and the blank line) beyond the skeleton."""
+        skeleton = self._skeleton
+        if n == 1:
+            self.text_chars += max(0, len(chunk) - 8 - skeleton)
+        else:
+            self.text_chars += sum(max(0, len(e) - 6 - skeleton) for e in chunk[:-2].split(b"\n\n"))
+        return chunk
+
     def _parsed(self, data: bytes, raw: bytes) -> bytes:
         obj = loads(data, "stream data")
         if not isinstance(obj, dict):
@@ -197,6 +234,16 @@ class OpenAIStream:
 
     def end(self) -> bytes:
         return self._end
+
+
+def _whole_events(chunk: bytes) -> int:
+    """How many `data: {...}` events, one line each, `chunk` is (it starts and ends as one):
+    0 if it is anything else. Every newline must end an event, so that `}\n\ndata: {` is
+    found exactly where one event ends and the next begins."""
+    n = chunk.count(b"\n\n")
+    if chunk.count(b"\n") != 2 * n or chunk.count(b"}\n\ndata: {") != n - 1:
+        return 0
+    return n
 
 
 def _asking_usage(body: JSON, model: str, stream: bool) -> JSON:
