@@ -70,18 +70,18 @@ def relay(
     reads: list[bytes], strip: bool, shortcut: bool
 ) -> tuple[bytes, OpenAIStream, str | None, int]:
     """What the core's loop does with the reads: the client bytes, the translator, the error
-    that ended the stream (its type and message), and how many reads took the shortcut."""
+    that ended the stream (its type and message), and how many bytes the shortcut took."""
     translator, decoder = OpenAIStream(strip_usage=strip), Decoder()
     taken = 0
-    whole: Callable[[bytes], bytes | None] | None = None
+    whole: Callable[[bytes, list[bytes]], int] | None = None
     if shortcut:
         inner = translator.feed_chunk
 
-        def whole(chunk: bytes) -> bytes | None:
+        def whole(chunk: bytes, out: list[bytes]) -> int:
             nonlocal taken
-            out = inner(chunk)
-            taken += out is not None
-            return out
+            n = inner(chunk, out)
+            taken += n
+            return n
 
     sent: list[bytes] = []
     for chunk in [*reads, b"data: [DONE]\n\n"]:
@@ -115,32 +115,35 @@ def test_the_shortcut_changes_nothing_the_client_or_the_call_sees(name: str, str
         assert fast.text_chars == slow.text_chars, how
 
 
-def test_plain_content_events_take_the_shortcut_and_the_rest_do_not() -> None:
+def test_plain_events_take_the_shortcut_and_the_rest_do_not() -> None:
     events = ascii_chunks(with_usage=True, words=10)
-    got, translator, error, taken = relay(events, strip=True, shortcut=True)
-    assert error is None and translator.finished
-    assert translator.usage is not None and translator.usage.completion_tokens == 4
-    # The role chunk and the first word teach the skeleton (parsed); the nine words after it
-    # and the finish chunk pass undecoded; the usage chunk and [DONE] are parsed.
-    assert taken == 10
-    assert b'"usage":null' not in got and b'"usage"' not in got
-    _, _, _, taken = relay([b"".join(events[2:5])], strip=True, shortcut=True)
-    assert taken == 0, "no skeleton learnt yet: the chunk must be parsed"
-    _, _, _, taken = relay([b"".join(events[:2]), b"".join(events[2:5])], True, True)
-    assert taken == 1, "three whole events in one read pass as one"
+    tail_size = len(events[-1]) + len(b"data: [DONE]\n\n")
+    for how, reads in cuts(events):
+        got, translator, error, taken = relay(reads, strip=True, shortcut=True)
+        assert error is None and translator.finished, how
+        assert translator.usage is not None and translator.usage.completion_tokens == 4, how
+        assert b'"usage":null' not in got and b'"usage"' not in got, how
+        if how in ("an event a read", "all in one read", "two events a read"):
+            # Every event but the usage chunk and [DONE]: the role chunk and the first word
+            # through feed (the skeleton is learnt from them), the rest undecoded.
+            assert taken == sum(map(len, events)) + len(b"data: [DONE]\n\n") - tail_size, how
 
 
-def test_a_chunk_that_ends_inside_an_event_is_left_to_the_decoder() -> None:
+def test_a_read_that_ends_inside_an_event_leaves_the_rest_to_the_decoder() -> None:
     events = ascii_chunks(with_usage=False)
-    translator = OpenAIStream(strip_usage=True)
-    decoder = Decoder()
+    translator, decoder = OpenAIStream(strip_usage=True), Decoder()
     for chunk in events[:2]:
         step(decoder, translator, chunk, translator.feed_chunk)
     half = len(events[2]) // 2
-    assert translator.feed_chunk(events[2][:half]) is None
-    out, _ = step(decoder, translator, events[2][:half], translator.feed_chunk)
-    assert out == b"" and not decoder.idle
-    # The rest of that event and a whole one: the decoder holds a partial event, so the
-    # shortcut must not take the read even though it ends on an event's end.
-    out, _ = step(decoder, translator, events[2][half:] + events[3], translator.feed_chunk)
-    assert out == events[2] + events[3]
+    out, _ = step(decoder, translator, events[3] + events[2][:half], translator.feed_chunk)
+    assert out == events[3] and not decoder.idle
+    # The rest of that event and a whole one: the decoder holds a part of an event, so the
+    # shortcut must not take the read even though it ends where an event ends.
+    taken: list[int] = []
+
+    def spy(chunk: bytes, out: list[bytes]) -> int:
+        taken.append(translator.feed_chunk(chunk, out))
+        return taken[-1]
+
+    out, _ = step(decoder, translator, events[2][half:] + events[4], spy)
+    assert out == events[2] + events[4] and taken == []
