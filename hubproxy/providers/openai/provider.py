@@ -215,27 +215,21 @@ class OpenAIStream:
             or b'"error"' in run
         ):
             return None
-        # One event: its one newline ends it.
-        n = 1 if run.find(b"\n") == len(run) - 2 else _whole_events(run)
-        if not n:
-            return None
         if self._strip:
             run = run.replace(b',"usage":null', b"")
             if b'"usage"' in run:
                 return None
         elif run.count(b'"usage"') != run.count(b'"usage":null'):
             return None
-        return self._measured(run, n)
-
-    def _measured(self, chunk: bytes, n: int) -> bytes:
-        """`chunk` (n whole events, ASCII) passed on, its text counted as `feed` counts it:
-        each event's data (its line less `data: ` and the blank line) beyond the skeleton."""
         skeleton = self._skeleton
-        if n == 1:
-            self.text_chars += max(0, len(chunk) - 8 - skeleton)
-        else:
-            self.text_chars += sum(max(0, len(e) - 6 - skeleton) for e in chunk[:-2].split(b"\n\n"))
-        return chunk
+        if run.find(b"\n") == len(run) - 2:  # one event: its one newline ends it
+            self.text_chars += max(0, len(run) - 8 - skeleton)
+            return run
+        sizes = _event_sizes(run)
+        if sizes is None:
+            return None
+        self.text_chars += sum(max(0, size - 6 - skeleton) for size in sizes)
+        return run
 
     def _parsed(self, data: bytes, raw: bytes) -> bytes:
         obj = loads(data, "stream data")
@@ -273,14 +267,15 @@ class OpenAIStream:
         return self._end
 
 
-def _whole_events(chunk: bytes) -> int:
-    """How many `data: {...}` events, one line each, `chunk` is (it starts and ends as one):
-    0 if it is anything else. Every newline must end an event, so that `}\n\ndata: {` is
-    found exactly where one event ends and the next begins."""
-    n = chunk.count(b"\n\n")
-    if chunk.count(b"\n") != 2 * n or chunk.count(b"}\n\ndata: {") != n - 1:
-        return 0
-    return n
+def _event_sizes(run: bytes) -> list[int] | None:
+    """The length of each `data: {...}` line of `run`, whole events of one line each (it
+    starts and ends as one), or None if it is anything else. Every newline must end an event,
+    so that `}\n\ndata: {` is found exactly where one event ends and the next begins."""
+    lines = run.split(b"\n")  # line, "", line, "", ..., line, "", ""
+    events = lines[0:-1:2]
+    if any(lines[1::2]) or run.count(b"}\n\ndata: {") != len(events) - 1:
+        return None
+    return list(map(len, events))
 
 
 def _asking_usage(body: JSON, model: str, stream: bool) -> JSON:
