@@ -47,3 +47,20 @@ async def test_every_key_limited_passes_the_429_on(
     assert len(fake.requests) == 2, "both keys were tried before giving up"
     [row] = hub.calls()
     assert row["status"] == "failed" and row["upstream_status"] == 429
+
+
+async def test_the_upstream_sees_hubproxys_user_agent_only(
+    hub_factory: HubFactory, upstream: tuple[FakeOpenAI, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake, base_url = upstream
+    monkeypatch.setenv("HUB_TEST_KEY_A", "sk-good-aaaaaaaaaaaa")
+    monkeypatch.setenv("HUB_TEST_KEY_B", "sk-good-bbbbbbbbbbbb")
+    hub = await hub_factory([provider(base_url)])
+    client = hub.openai()
+    await client.chat.completions.create(model="up/ok", messages=MESSAGES)
+    stream = await client.chat.completions.create(model="up/ok", messages=MESSAGES, stream=True)
+    async for _ in stream:
+        pass
+    for seen in fake.requests:
+        agents = [v for k, v in seen.headers.items() if k.lower() == "user-agent"]
+        assert agents == ["hubproxy/0.1"], "neither the client's agent nor aiohttp's"

@@ -98,8 +98,6 @@ class Upstreams:
             connector=connector,
             timeout=aiohttp.ClientTimeout(total=None),
             auto_decompress=True,
-            skip_auto_headers=("User-Agent",),
-            headers={"User-Agent": "hubproxy/0.1"},
         )
 
     async def close(self) -> None:
