@@ -78,9 +78,7 @@ async def test_an_upstreams_cookies_are_never_sent_back(
     hub = await hub_factory([provider(by_name)])
     client = hub.openai()
     for _ in range(2):
-        stream = await client.chat.completions.create(
-            model="up/ok", messages=MESSAGES, stream=True
-        )
+        stream = await client.chat.completions.create(model="up/ok", messages=MESSAGES, stream=True)
         async for _ in stream:
             pass
     assert len(fake.requests) == 2
