@@ -308,7 +308,7 @@ async def start(settings: Settings, *, port: int | None = None) -> tuple[web.App
     await runner.setup()
     site = web.TCPSite(
         runner, settings.server.host, settings.server.port if port is None else port,
-        backlog=1024,
+        backlog=1024, reuse_port=settings.server.reuse_port or None,
     )  # fmt: skip
     try:
         await site.start()

@@ -73,7 +73,7 @@ def parse(raw: Mapping[str, Any], path: Path, *, secrets: bool = True) -> Settin
         "server",
         {"host": str, "port": int, "max_body_mb": float, "read_timeout_s": float,
          "drain_grace_s": float, "drain_s": float, "instance": str, "heartbeat_s": float,
-         "dead_after_s": float},
+         "dead_after_s": float, "reuse_port": bool},
     )  # fmt: skip
     default = ServerSettings()
     server = ServerSettings(
@@ -87,6 +87,7 @@ def parse(raw: Mapping[str, Any], path: Path, *, secrets: bool = True) -> Settin
         instance=_env("HUBPROXY_INSTANCE") or srv.get("instance", default.instance),
         heartbeat_s=srv.get("heartbeat_s", default.heartbeat_s),
         dead_after_s=srv.get("dead_after_s", default.dead_after_s),
+        reuse_port=srv.get("reuse_port", default.reuse_port),
     )
     r.check(
         len(server.instance) <= 200 and server.instance == server.instance.strip(),

@@ -84,6 +84,9 @@ class ServerSettings:
     instance: str = ""
     heartbeat_s: float = 5.0  # how often the instance writes its heartbeat
     dead_after_s: float = 30.0  # an instance silent this long is dead: others fail its calls
+    # SO_REUSEPORT: several instances on one host listen on one port, and the kernel spreads
+    # connections between them (each still needs its own `instance` id).
+    reuse_port: bool = False
 
     @property
     def instance_id(self) -> str:
