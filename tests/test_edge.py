@@ -158,7 +158,8 @@ async def test_reuse_port_lets_instances_share_a_port_and_both_serve(tmp_path: P
     runners: list[web.AppRunner] = []
     try:
         first_dir, second_dir = tmp_path / "a", tmp_path / "b"
-        first_dir.mkdir(), second_dir.mkdir()
+        first_dir.mkdir()
+        second_dir.mkdir()
         shared = {**demo, "server": {"reuse_port": True, "instance": "a"}}
         runner, port = await start(make_settings(first_dir, shared), port=0)
         runners.append(runner)
