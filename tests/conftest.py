@@ -41,7 +41,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 @pytest.fixture
 def backend(request: pytest.FixtureRequest) -> str:
-    """"sqlite", or the module's parameter; HUBPROXY_TEST_BACKEND=postgres runs every other
+    """ "sqlite", or the module's parameter; HUBPROXY_TEST_BACKEND=postgres runs every other
     hub test on PostgreSQL too (a survey: some of those read the database as SQLite would)."""
     default = os.environ.get("HUBPROXY_TEST_BACKEND", "sqlite")
     return str(getattr(request, "param", default))
