@@ -44,6 +44,7 @@ from hubproxy.api.state import (
     RATES,
     READER,
     SETTINGS,
+    STORE,
     TRACING,
     WRITER,
 )
@@ -63,7 +64,7 @@ from hubproxy.instances import Instance
 from hubproxy.limits import Budgets, KeyScopes, RateLimits
 from hubproxy.limits.budgets import day_start, month_start
 from hubproxy.store import calls, db, ledger, rebuild, retention, usage
-from hubproxy.store.backend import Store, open_store
+from hubproxy.store.backend import open_store
 from hubproxy.store.clock import now_ms
 from hubproxy.store.instances import Registry, SqliteRegistry
 from hubproxy.store.ops import Op
@@ -74,10 +75,7 @@ from hubproxy.telemetry.logs import set_level
 from hubproxy.telemetry.metrics import Metrics
 from hubproxy.telemetry.setup import setup_tracing
 
-CURRENT = web.AppKey("current_settings", list[Settings])
-STORE = web.AppKey(
-    "store", Store
-)  # the backend: its dialect, and on PostgreSQL its pool  # the settings last (re)loaded
+CURRENT = web.AppKey("current_settings", list[Settings])  # the settings last (re)loaded
 SHUTDOWN_S = 5.0  # at cleanup, what is left (the drain already ended the calls) gets this long
 CRASHED = "interrupted: the server stopped while the call was in flight"
 

@@ -4,6 +4,7 @@ that fails alone, a call debited once, balances kept by the ledger's trigger."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from pathlib import Path
 
 import orjson
@@ -225,3 +226,11 @@ async def test_a_journal_replays_into_the_store_once(store: Store, tmp_path: Pat
     await replay()
     assert await store.rows("SELECT status, credits FROM model_calls") == [("success", 7)]
     assert await store.value("SELECT sum(amount) FROM credit_ledger WHERE kind = 'debit'") == -7
+
+
+async def test_a_broken_constraint_is_an_integrity_error_on_both(store: Store) -> None:
+    """What callers catch to answer 409 (the catalogue's admin API): one exception type."""
+    await user(store, "ada")
+    with pytest.raises(sqlite3.IntegrityError, match=r"(?i)unique"):
+        await store.writer.commit(accounts.create_user("ada", "member"))
+    await user(store, "bea")  # the writer lives on
