@@ -64,7 +64,7 @@ from hubproxy.instances import Instance
 from hubproxy.limits import Budgets, KeyScopes, RateLimits
 from hubproxy.limits.budgets import day_start, month_start
 from hubproxy.store import calls, db, ledger, rebuild, retention, usage
-from hubproxy.store.backend import open_store
+from hubproxy.store.backend import Store, open_store
 from hubproxy.store.clock import now_ms
 from hubproxy.store.instances import Registry, SqliteRegistry
 from hubproxy.store.ops import Op
