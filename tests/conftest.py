@@ -27,6 +27,7 @@ from tests.fakes.gemini_upstream import FakeGemini
 from tests.fakes.openai_upstream import FakeOpenAI
 from tests.fakes.wire import serve
 from tests.pg import pg_server  # noqa: F401  (the session's PostgreSQL, for the store tests)
+from tests.store.backends import pg_template  # noqa: F401  (its migrated template database)
 
 
 @dataclass

@@ -1,5 +1,6 @@
-"""The store tests' fixtures: `store` runs a test on each backend."""
+"""The store tests' fixtures: `store` runs a test on each backend (`pg_template` is the
+session's, in tests/conftest.py)."""
 
-from tests.store.backends import pg_template, store
+from tests.store.backends import store
 
-__all__ = ["pg_template", "store"]
+__all__ = ["store"]
