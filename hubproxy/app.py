@@ -49,7 +49,7 @@ from hubproxy.api.state import (
 )
 from hubproxy.billing import prices
 from hubproxy.billing.credits import Credits, RateBook
-from hubproxy.billing.meter import MeterExport
+from hubproxy.billing.meter import LedgerOutbox, MeterExport
 from hubproxy.catalog import sealing, ssrf
 from hubproxy.catalog.live import LiveCatalog
 from hubproxy.config import Settings
@@ -204,7 +204,9 @@ async def _open(app: web.Application, opened: AsyncExitStack) -> None:
         pruner = retention.Retention(settings.database, writer)
         background.spawn("retention", pruner.run())
     if settings.billing.meter.url:
-        background.spawn("meter-export", MeterExport(settings.billing.meter, reader, writer).run())
+        background.spawn(
+            "meter-export", MeterExport(settings.billing.meter, LedgerOutbox(reader, writer)).run()
+        )
 
 
 async def reload(app: web.Application, new: Settings) -> list[str]:

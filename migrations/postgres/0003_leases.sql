@@ -125,3 +125,6 @@ $$;
 ALTER TABLE credit_ledger ADD COLUMN xid xid8 NOT NULL DEFAULT pg_current_xact_id();
 CREATE INDEX credit_ledger_meter ON credit_ledger (xid, id) WHERE kind = 'debit';
 ALTER TABLE meter_cursor ADD COLUMN xid xid8 NOT NULL DEFAULT '0';
+-- Rows already in the ledger all carry this migration's xid: the cursor starts at it, so that
+-- the debits accepted before (ids up to ledger_id) are not sent again.
+UPDATE meter_cursor SET xid = pg_current_xact_id();
