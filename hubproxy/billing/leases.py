@@ -47,6 +47,13 @@ class LeaseBook(Protocol):
 
     async def reclaim(self, *, now: int, instance: str | None = None) -> int: ...
 
+    async def close(self) -> None: ...
+
+
+# Defaults: a slice of 1 credit; leases live 30 s unless renewed (an instance silent that long
+# is dead: instances.py), are renewed every 5 s, and go back after 10 s without a call.
+SLICE = 1_000_000
+
 
 class Leases:
     def __init__(
@@ -54,7 +61,7 @@ class Leases:
         book: LeaseBook,
         *,
         instance: str,
-        slice_amount: int,
+        slice_amount: int = SLICE,
         ttl_s: float = 30.0,
         renew_s: float = 5.0,
         idle_s: float = 10.0,
@@ -163,12 +170,22 @@ class Leases:
             except Exception:
                 log.exception("lease_upkeep_failed")
 
+    async def on_dead(self, instances: list[str]) -> None:
+        """Instances found dead (their heartbeats stopped): their leases go back at once,
+        without waiting for them to expire (instances.Instance.on_dead's hook)."""
+        for instance in instances:
+            await self.book.reclaim(now=now_ms(), instance=instance)
+
     async def close(self) -> None:
-        """Give back every lease this instance holds. Only once the writer has committed every
-        debit (a cost not yet taken out of its lease would be given back with it)."""
+        """Give back every lease this instance holds, and close the lease connection. Only once
+        the writer has committed every debit (a cost not yet taken out of its lease would be
+        given back with it)."""
         await self._tasks.stop()
         self.leased.clear()
-        await self.book.reclaim(now=now_ms(), instance=self.instance)
+        try:
+            await self.book.reclaim(now=now_ms(), instance=self.instance)
+        finally:
+            await self.book.close()
 
     async def _refill(self, user_id: int) -> None:
         try:

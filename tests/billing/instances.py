@@ -46,7 +46,6 @@ class Instance:
         """A clean shutdown: every debit committed, then the leases given back."""
         await self.writer.close()
         await self.leases.close()
-        await self.store.close()
 
     async def crash(self) -> None:
         """Gone without a word: its connections drop, its leases stay until they expire."""
