@@ -150,14 +150,19 @@ class Leases:
             self._valid_until[user_id] = sent + self.ttl_s
         now = self._clock()
         for user_id, leased in list(self.leased.items()):
-            unheld = leased - held(user_id)
-            if unheld > 0 and now - self._used.get(user_id, 0.0) >= self.idle_s:
-                self.leased[user_id] = leased - unheld  # before the round trip: not admitted on
-                await self.book.give_back(instance=self.instance, user_id=user_id, amount=unheld)
-            if not self.leased[user_id] and not held(user_id):
-                del self.leased[user_id]
-                self._valid_until.pop(user_id, None)
-                self._used.pop(user_id, None)
+            holding = held(user_id)
+            if now - self._used.get(user_id, 0.0) >= self.idle_s and (
+                leased > holding or not holding
+            ):
+                self.leased[user_id] = holding  # before the round trip: not admitted on
+                # Nothing held: the whole row goes (what the database still counts for costs
+                # not yet committed comes off the balance with their debits all the same).
+                amount = leased - holding if holding else None
+                await self.book.give_back(instance=self.instance, user_id=user_id, amount=amount)
+                if amount is None and not self.leased.get(user_id) and not held(user_id):
+                    del self.leased[user_id]  # its row is gone too: nothing left to renew
+                    self._valid_until.pop(user_id, None)
+                    self._used.pop(user_id, None)
         await self.book.reclaim(now=now_ms())
 
     async def run(self, held: Callable[[int], int]) -> None:

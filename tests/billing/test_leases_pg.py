@@ -186,3 +186,69 @@ async def test_a_lease_reclaimed_while_its_holder_lived_is_dropped_by_the_holder
     assert node.leases.usable(uid) == 0
     assert (await money(conn, uid))[1] == 0
     await node.stop()
+
+
+async def test_300_calls_across_three_instances_never_overdraw_and_the_ledger_agrees(
+    db: tuple[str, asyncpg.Connection],
+) -> None:
+    """The module-level twin of the three-process test: 300 calls spread over three instances
+    against a balance of 30 holds, each settling (after a pause) at a cost up to its hold, so
+    that later calls are admitted against what earlier ones did not spend."""
+    url, conn = db
+    uid = await new_user(conn, "ada", 30 * HOLD)
+    nodes = [await instance(url, f"i{n}", slice_amount=2 * HOLD, idle_s=0.0) for n in range(3)]
+    costs = itertools.cycle([HOLD, HOLD - 5, 3, HOLD])
+
+    async def call(node: Instance, cost: int) -> bool:
+        try:
+            hold = await node.admit(uid)
+        except PaymentRequired:
+            return False
+        await asyncio.sleep(0.01)
+        await node.settle(hold, f"c{next(_calls)}", cost)
+        return True
+
+    async def upkeep() -> None:  # what Leases.run does, faster
+        while True:
+            await asyncio.sleep(0.05)
+            for node in nodes:
+                await node.leases.tend(node.credits.holding)
+
+    tending = asyncio.create_task(upkeep())
+    try:
+        results = await asyncio.wait_for(
+            asyncio.gather(*(call(nodes[i % 3], next(costs)) for i in range(300))), 60
+        )
+    finally:
+        tending.cancel()
+        await asyncio.gather(tending, return_exceptions=True)
+    for node in nodes:
+        await node.stop()
+    balance, leased, rows, ledger_sum = await money(conn, uid)
+    assert balance >= 0 and balance == ledger_sum
+    assert (leased, rows) == (0, 0)
+    spent = await conn.fetchval("SELECT -sum(amount) FROM credit_ledger WHERE kind = 'debit'")
+    assert spent == 30 * HOLD - balance
+    assert 30 <= sum(results) < 300  # at least the balance's worth, and refusals once spent
+
+
+async def test_an_idle_user_s_whole_lease_row_goes_back(
+    db: tuple[str, asyncpg.Connection],
+) -> None:
+    """A call that overran its hold and the lease's rest: the lease is used up, the overrun
+    alone comes off the free balance, and the idle return drops the row."""
+    url, conn = db
+    uid = await new_user(conn, "ada", 10 * HOLD)
+    node = await instance(url, "i0", slice_amount=HOLD, idle_s=0.0)
+    hold = await node.admit(uid)  # leases one hold, and refills one more in the background
+    async with asyncio.timeout(5):
+        while node.leases.refilling:
+            await asyncio.sleep(0.01)
+    assert node.leases.leased[uid] == 2 * HOLD
+    await node.settle(hold, "c1", 3 * HOLD)  # overran its hold, and the lease
+    assert node.leases.leased[uid] == 0
+    assert await money(conn, uid) == (7 * HOLD, 0, 0, 7 * HOLD)
+    await node.leases.tend(node.credits.holding)
+    assert uid not in node.leases.leased
+    assert await conn.fetchval("SELECT count(*) FROM credit_leases") == 0
+    await node.stop()
