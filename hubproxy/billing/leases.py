@@ -26,6 +26,7 @@ from typing import Protocol
 
 import structlog
 
+from hubproxy.errors import ServiceUnavailable
 from hubproxy.store.clock import now_ms
 from hubproxy.store.ops import Op
 from hubproxy.store.postgres import leases as sql
@@ -65,6 +66,7 @@ class Leases:
         ttl_s: float = 30.0,
         renew_s: float = 5.0,
         idle_s: float = 10.0,
+        timeout_s: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.book = book
@@ -73,6 +75,7 @@ class Leases:
         self.ttl_s = ttl_s
         self.renew_s = renew_s
         self.idle_s = idle_s
+        self.timeout_s = timeout_s  # a lease round trip longer than this fails the call (503)
         self._clock = clock
         # By user: what this instance holds of the user's balance. Never more than the database
         # says it holds: a lease counts here once committed, a cost comes off here first.
@@ -104,10 +107,20 @@ class Leases:
         one round trip; what was leased (0: not `need` free)."""
         self.round_trips += 1
         sent = self._clock()
-        got = await self.book.lease(
-            instance=self.instance, user_id=user_id, want=max(self.slice, need), need=need,
-            expires_at=now_ms() + int(self.ttl_s * 1000),
-        )  # fmt: skip
+        try:
+            got = await asyncio.wait_for(
+                self.book.lease(
+                    instance=self.instance, user_id=user_id, want=max(self.slice, need),
+                    need=need, expires_at=now_ms() + int(self.ttl_s * 1000),
+                ),
+                self.timeout_s,
+            )  # fmt: skip
+        except Exception as exc:  # the database is down or slow: not the caller's fault
+            log.error("lease_failed", user=user_id, error=repr(exc))
+            raise ServiceUnavailable(
+                "Credits could not be checked: the database did not answer. Try again shortly.",
+                code="credits_unavailable",
+            ) from exc
         if got:
             if self.usable(user_id) == 0:  # nothing valid was held: start afresh
                 self.leased[user_id] = 0

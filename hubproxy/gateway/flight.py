@@ -100,7 +100,8 @@ class Flight:
                 estimate = self.prompt_estimate() + books.credits.max_output(self.body, self._kind)
                 for addon in books.addons:
                     self._tickets.append((addon, addon.admit(ctx, route, self._kind, estimate)))
-            self.hold = await self._admit(principal.user_id, route, self.body)
+            held = self._admit(principal.user_id, route, self.body)
+            self.hold = await held.wait() if isinstance(held, Pending) else held
             self._held()
         except BaseException:
             if self.hold is not None:  # an addon refused the hold: release it
@@ -151,24 +152,25 @@ class Flight:
             credits.settle(self.hold, call.id, None)  # released: nothing was consumed
             self.hold = None
         self.route, self.body, self._prompt = route, body, None
-        self.hold = await self._admit(call.user_id or 0, route, body)
+        held = self._admit(call.user_id or 0, route, body)
+        self.hold = await held.wait() if isinstance(held, Pending) else held
         call.provider, call.model = route.provider, route.model
         call.attempts += 1
         call.sent = False
         call.upstream_status = None
         self._held()  # may refuse (403, 402): the new hold is released when the call ends
 
-    async def _admit(self, user_id: int, route: Route, body: JSON) -> Hold | None:
+    def _admit(self, user_id: int, route: Route, body: JSON) -> Hold | Pending | None:
         """Hold for the call, or (a subscription pays for it) only price it for its record.
-        Awaits only a call that needs more than this instance's credit lease has."""
+        A Pending (to await) only for a call that needs more than this instance's credit lease
+        has: every other call is admitted without a suspension."""
         credits = self._books.credits
         if self._ctx.billing == "subscription":
             return credits.quote(user_id, route.provider, route.model, self._kind, body, self.media)
-        hold = credits.admit(
+        return credits.admit(
             user_id, route.provider, route.model, self._kind, body,
             media=self.media, prompt_tokens=self.prompt_estimate(),
         )  # fmt: skip
-        return await hold.wait() if isinstance(hold, Pending) else hold
 
     def prompt_estimate(self) -> int:
         """The body's prompt tokens as estimated (holds, limits, a cut stream's usage): the

@@ -13,7 +13,7 @@ import asyncpg
 import pytest
 
 from hubproxy.billing.credits import Hold
-from hubproxy.errors import PaymentRequired
+from hubproxy.errors import PaymentRequired, ServiceUnavailable
 from hubproxy.store import ledger
 from hubproxy.store.postgres import schema
 from hubproxy.store.postgres.sql import to_postgres
@@ -252,3 +252,17 @@ async def test_an_idle_user_s_whole_lease_row_goes_back(
     assert uid not in node.leases.leased
     assert await conn.fetchval("SELECT count(*) FROM credit_leases") == 0
     await node.stop()
+
+
+async def test_a_lease_the_database_cannot_answer_fails_the_call_with_503(
+    db: tuple[str, asyncpg.Connection],
+) -> None:
+    url, conn = db
+    uid = await new_user(conn, "ada", 10 * HOLD)
+    node = await instance(url, "i0")
+    pid = node.store._conn.get_server_pid()
+    assert await conn.fetchval("SELECT pg_terminate_backend($1)", pid)
+    with pytest.raises(ServiceUnavailable) as info:
+        await asyncio.wait_for(node.admit(uid), 10)
+    assert info.value.status == 503 and info.value.code == "credits_unavailable"
+    await node.crash()
