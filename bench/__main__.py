@@ -15,7 +15,7 @@ from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from types import FrameType
 
-from bench import billing, plan, report, stack
+from bench import billing, otlp, plan, report, stack
 from bench.hotspots import summary
 from bench.measure import Result, Sizes, scenario_results
 from bench.procs import ChildError
@@ -59,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
             for scenario in scenarios:
                 _scenario(services, scenario, sizes, args.profile, results)
             notes.append(_billed(services, results, sizes.chunks, problems))
+            notes.append(_exported(services, results, problems))
     except ChildError as exc:
         problems.insert(0, str(exc))
     print(f"\nhubproxy bench: {time.monotonic() - started:.0f} s, 2 cores shared by all processes")
@@ -67,6 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     goal_lines, missed = report.goals(results, plan.GOALS)
     if goal_lines:
         print("\ngoals:\n" + goal_lines)
+    figure_lines = report.figures(results, plan.FIGURES)
+    if figure_lines:
+        print("\ncosts (reported, no goal):\n" + figure_lines)
     for note in filter(None, notes):
         print(note)
     broken = report.failures(results)
@@ -112,6 +116,21 @@ def _billed(services: stack.Stack, results: list[Result], chunks: int, problems:
         line, problem = billing.check(services.configs[billing.SERVICE], sent, chunks)
     except RuntimeError as exc:
         line, problem = "", f"the billing check failed: {exc}"
+    if problem:
+        problems.append(problem)
+    return "  " + line if line else ""
+
+
+def _exported(services: stack.Stack, results: list[Result], problems: list[str]) -> str:
+    """Whether the OTLP receiver got the spans of every request hubproxy-otlp served (a
+    problem if not); "" if it was not measured in this run."""
+    sent = sum(r.sent for r in results if plan.target(r.target).service == "hubproxy-otlp")
+    if not sent:
+        return ""
+    try:
+        line, problem = otlp.check(services.services[otlp.SERVICE].url, sent)
+    except OSError as exc:
+        line, problem = "", f"the OTLP check failed: {exc}"
     if problem:
         problems.append(problem)
     return "  " + line if line else ""

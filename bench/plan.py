@@ -1,7 +1,8 @@
 """What the bench measures, in one place: the targets it drives, the scenarios, the goals.
 
 To add a case: a Target if there is a new thing to send requests to (it names the service in
-bench/stack.py that answers), a Scenario for a new traffic shape, a Goal for a new promise.
+bench/stack.py that answers), a Scenario for a new traffic shape, a Goal for a new promise, a
+Figure for a cost that is reported without a promise.
 """
 
 from __future__ import annotations
@@ -54,6 +55,16 @@ class Goal:
     reference: str = "direct"
 
 
+@dataclass(frozen=True, slots=True)
+class Figure:
+    """A cost reported without a limit: target against baseline in one scenario, as the
+    throughput ratio and the ratio of the answering processes' CPU µs per request."""
+
+    scenario: str
+    target: str
+    baseline: str = "hubproxy"
+
+
 TARGETS = (
     Target("direct", "upstream", "gpt-4o-mini"),
     Target("bare", "bare", "gpt-4o-mini"),
@@ -65,6 +76,8 @@ TARGETS = (
     Target("hubproxy-billing", "hubproxy-billing", "up/gpt-4o-mini", hub_key=True),
     # A third, with its metrics on (issue #13): what counting every call costs.
     Target("hubproxy-metrics", "hubproxy-metrics", "up/gpt-4o-mini", hub_key=True),
+    # A fourth, exporting every request's spans by OTLP (sample ratio 1.0) to bench/otlp.py.
+    Target("hubproxy-otlp", "hubproxy-otlp", "up/gpt-4o-mini", hub_key=True),
 )
 
 SCENARIOS = (
@@ -74,7 +87,14 @@ SCENARIOS = (
         concurrency=32,
         requests=30_000,
         rounds=4,  # even, so that rounds run backwards as often as forwards (bench/measure.py)
-        targets=("direct", "bare", "hubproxy", "hubproxy-billing", "hubproxy-metrics"),
+        targets=(
+            "direct",
+            "bare",
+            "hubproxy",
+            "hubproxy-billing",
+            "hubproxy-metrics",
+            "hubproxy-otlp",
+        ),
     ),
     Scenario(
         "stream c32",
@@ -89,6 +109,7 @@ SCENARIOS = (
             "hubproxy-anthropic",
             "hubproxy-billing",
             "hubproxy-metrics",
+            "hubproxy-otlp",
         ),
     ),
     Scenario("plain c1", stream=False, concurrency=1, requests=8_000),
@@ -108,6 +129,16 @@ GOALS = (
     # Issue #13: metrics on cost at most 5% of throughput against metrics off.
     Goal("throughput", "plain c32", 0.95, target="hubproxy-metrics", baseline="hubproxy"),
     Goal("throughput", "stream c32", 0.95, target="hubproxy-metrics", baseline="hubproxy"),
+)
+
+
+FIGURES = (
+    # Issue #13: metrics on against off (its goals above), in CPU as well as throughput.
+    Figure("plain c32", "hubproxy-metrics"),
+    Figure("stream c32", "hubproxy-metrics"),
+    # Issue #13: what exporting every span by OTLP costs, against OTLP off.
+    Figure("plain c32", "hubproxy-otlp"),
+    Figure("stream c32", "hubproxy-otlp"),
 )
 
 

@@ -6,7 +6,7 @@ import math
 from collections.abc import Iterable, Sequence
 
 from bench.measure import Result
-from bench.plan import Goal
+from bench.plan import Figure, Goal
 
 
 def table(results: Sequence[Result]) -> str:
@@ -73,6 +73,22 @@ def goals(results: Iterable[Result], wanted: Iterable[Goal]) -> tuple[str, int]:
         missed += not ok
         lines.append(f"  {'met   ' if ok else 'MISSED'}  {text}")
     return "\n".join(lines), missed
+
+
+def figures(results: Iterable[Result], wanted: Iterable[Figure]) -> str:
+    """A line per figure whose two targets ran: the throughput and CPU per request ratios."""
+    by = {(r.scenario, r.target): r for r in results}
+    lines = []
+    for f in wanted:
+        t, b = by.get((f.scenario, f.target)), by.get((f.scenario, f.baseline))
+        if t is None or b is None:
+            continue
+        lines.append(
+            f"  {f.target}/{f.baseline} [{f.scenario}]: throughput {t.rps:,.0f} / {b.rps:,.0f}"
+            f" = {_ratio(t.rps, b.rps):.2f}; CPU {t.cpu_us:.0f} / {b.cpu_us:.0f} µs/req"
+            f" = {_ratio(t.cpu_us, b.cpu_us):.2f} ({t.cpu_us - b.cpu_us:+.0f} µs)"
+        )
+    return "\n".join(lines)
 
 
 def failures(results: Iterable[Result]) -> str:

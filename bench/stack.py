@@ -1,5 +1,6 @@
 """The services under test, each in its own process: fake upstream, bare pass-through, hubproxy
-(billing off; with a second provider of type anthropic), hubproxy-billing (billing on)."""
+(billing off; with a second provider of type anthropic), hubproxy-billing (billing on),
+hubproxy-metrics (metrics on), hubproxy-otlp (every span exported to the local OTLP receiver)."""
 
 from __future__ import annotations
 
@@ -11,14 +12,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import billing, hub
+from bench import billing, hub, otlp
 from bench.procs import Child, Children, free_port, python_env
 
 
 @dataclass
 class Stack:
-    """The running services by name ("upstream", "bare", "hubproxy", "hubproxy-billing"), and
-    each hubproxy's hub key and config file by service name."""
+    """The running services by name ("upstream", "bare", "otlp", "hubproxy", ...), and each
+    hubproxy's hub key and config file by service name."""
 
     services: dict[str, Child]
     keys: dict[str, str]
@@ -52,7 +53,11 @@ def running(chunks: int, delay_ms: float, complaints: list[str]) -> Iterator[Sta
             port,
             env,
         )
-        stack.services = {"upstream": upstream, "bare": bare}
+        port = free_port()
+        sink = children.spawn(
+            otlp.SERVICE, [py, "-m", "bench.otlp", "--port", str(port)], port, env
+        )
+        stack.services = {"upstream": upstream, "bare": bare, otlp.SERVICE: sink}
         hubs = {
             "hubproxy": ("", hub.anthropic_provider(upstream.url)),
             billing.SERVICE: ("-billing", billing.EXTRA),
@@ -61,6 +66,12 @@ def running(chunks: int, delay_ms: float, complaints: list[str]) -> Iterator[Sta
             "hubproxy-metrics": (
                 "-metrics",
                 hub.anthropic_provider(upstream.url) + '\n[metrics]\ntoken = "bench"\n',
+            ),
+            # Issue #13: the same hubproxy exporting every request's spans (sample ratio 1.0)
+            # by OTLP/HTTP to the local receiver (bench/otlp.py); metrics off.
+            "hubproxy-otlp": (
+                "-otlp",
+                hub.anthropic_provider(upstream.url) + otlp.telemetry(sink.url),
             ),
         }
         for service, (name, extra) in hubs.items():

@@ -179,6 +179,7 @@ async def _open(app: web.Application, opened: AsyncExitStack) -> None:
     if metrics.on:
         addons += (metrics,)
         writer.on_commit = metrics.committed
+        app[LIMITS].on_refusal = metrics.rate_limited
         metrics.sources.writer, metrics.sources.credits = writer, credits
         metrics.sources.pools = lambda: app[CATALOG].current.pools
     app[GATEWAY] = Gateway(catalog, upstreams, Books(credits, writer, rollups, addons=addons))

@@ -99,6 +99,8 @@ class RateLimits:
         self, settings: LimitsSettings, clock: Callable[[], float] = time.monotonic
     ) -> None:
         self._clock = clock
+        # Told each refusal: scope ("key" or "user") and limit ("rpm", "tpm", "concurrency").
+        self.on_refusal: Callable[[str, str], None] | None = None
         self.defaults(settings)
         self._keys: dict[int, Limits] = {}
         self._users: dict[int, Limits] = {}
@@ -155,7 +157,9 @@ class RateLimits:
                 lim = Limits(lim.rpm, estimate, lim.concurrency)
             refused = _refusal(who, meter, lim, estimate=estimate, now=now)
             if refused is not None:
-                message, wait = refused
+                limit, message, wait = refused
+                if self.on_refusal is not None:
+                    self.on_refusal(who, limit)
                 retry = max(1, math.ceil(wait))
                 raise RateLimited(
                     f"{message} Retry in {retry} s.",
@@ -201,25 +205,29 @@ Metered = list[tuple[str, Meter, Limits]]
 
 def _refusal(
     who: str, meter: Meter, lim: Limits, *, estimate: int, now: float
-) -> tuple[str, float] | None:
-    """Why this key's or user's limits have no room for one more call, and how many seconds
-    until they may have; None if they have room."""
+) -> tuple[str, str, float] | None:
+    """Which of this key's or user's limits has no room for one more call ("concurrency",
+    "rpm" or "tpm"), why, and how many seconds until it may have; None if they have room."""
     if lim.concurrency and meter.active >= lim.concurrency:
         # A call in flight ends when it ends: try again shortly.
-        return f"Too many concurrent requests for this {who}: at most {lim.concurrency}.", 1.0
+        message = f"Too many concurrent requests for this {who}: at most {lim.concurrency}."
+        return "concurrency", message, 1.0
     if lim.rpm and meter.requests.total + 1 > lim.rpm:
         return (
+            "rpm",
             f"Rate limit reached for this {who}: {lim.rpm} requests per minute.",
             meter.requests.room_in(now, lim.rpm, 1),
         )
     if lim.tpm and estimate > lim.tpm:
         return (
+            "tpm",
             f"This call may use up to {estimate} tokens (the prompt and max_tokens), more than "
             f"this {who}'s limit of {lim.tpm} tokens per minute: send a smaller max_tokens.",
             60.0,
         )
     if lim.tpm and meter.tokens.total + estimate > lim.tpm:
         return (
+            "tpm",
             f"Rate limit reached for this {who}: {lim.tpm} tokens per minute "
             f"({meter.tokens.total} counted, this call may use up to {estimate}).",
             meter.tokens.room_in(now, lim.tpm, estimate),

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import re
 import sys
-import time
 from collections.abc import Mapping
 from typing import Protocol
 
@@ -22,15 +21,15 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from hubproxy.gateway.record import Call
 from hubproxy.ids import random_hex
+from hubproxy.telemetry.callspans import CallSpans
 
 PROPAGATOR = TraceContextTextMapPropagator()
 _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
-# perf_counter → wall clock, for spans built from a call's perf_counter timings.
-_EPOCH_NS = time.time_ns() - time.perf_counter_ns()
 
 
 class Trace(Protocol):
@@ -72,16 +71,12 @@ class Propagation:
         pass
 
 
-def _ns(perf_s: float) -> int:
-    return int(perf_s * 1e9) + _EPOCH_NS
-
-
 class _SpanTrace:
-    __slots__ = ("_span", "_tracer", "outgoing", "trace_id")
+    __slots__ = ("_calls", "_span", "outgoing", "trace_id")
 
-    def __init__(self, span: trace.Span, tracer: trace.Tracer) -> None:
+    def __init__(self, span: trace.Span, calls: CallSpans) -> None:
         self._span = span
-        self._tracer = tracer
+        self._calls = calls
         self.trace_id = format(span.get_span_context().trace_id, "032x")
         self.outgoing: dict[str, str] = {}
         PROPAGATOR.inject(self.outgoing, context=trace.set_span_in_context(span))
@@ -90,47 +85,10 @@ class _SpanTrace:
         span = self._span
         span.set_attribute("http.response.status_code", status)
         if call is not None and span.is_recording():
-            _call_spans(self._tracer, span, call)
+            self._calls.emit(span.get_span_context(), call)
         if status >= 500:
             span.set_status(trace.StatusCode.ERROR)
         span.end()
-
-
-def _call_spans(tracer: trace.Tracer, parent: trace.Span, call: Call) -> None:
-    """The upstream call and the record's commit, under the request span."""
-    ctx = trace.set_span_in_context(parent)
-    start = _ns(call.started)
-    end = start + int((call.duration_ms or 0) * 1e6)
-    attrs: dict[str, str | int | bool] = {
-        "gen_ai.operation.name": "embeddings" if call.type == "embedding" else "chat",
-        "gen_ai.provider.name": call.provider,
-        "gen_ai.request.model": call.model,
-        "hubproxy.call.id": call.id,
-        "hubproxy.call.status": call.status,
-        "hubproxy.call.stream": call.stream,
-        "hubproxy.call.attempts": call.attempts,
-        "hubproxy.credits": call.credits,
-    }
-    if call.usage is not None:
-        attrs["gen_ai.usage.input_tokens"] = call.usage.prompt_tokens
-        attrs["gen_ai.usage.output_tokens"] = call.usage.completion_tokens
-    if call.upstream_status is not None:
-        attrs["http.response.status_code"] = call.upstream_status
-    if call.ttfb_ms is not None:
-        attrs["hubproxy.ttfb_ms"] = call.ttfb_ms
-    attrs["gen_ai.response.finish_reasons"] = "stop" if call.status == "success" else "error"
-    up = tracer.start_span(
-        f"{attrs['gen_ai.operation.name']} {call.model}", context=ctx,
-        kind=trace.SpanKind.CLIENT, attributes=attrs, start_time=start,
-    )  # fmt: skip
-    if call.status != "success":
-        up.set_attribute("error.type", call.error or "failed")
-        up.set_status(trace.StatusCode.ERROR, call.error or None)
-    up.end(end_time=end)
-    record = tracer.start_span(
-        "record", context=ctx, start_time=end, attributes={"hubproxy.call.id": call.id}
-    )
-    record.end()
 
 
 class Spans:
@@ -141,14 +99,21 @@ class Spans:
             resource=Resource.create({"service.name": "hubproxy"}),
             sampler=ParentBased(TraceIdRatioBased(sample_ratio)),
         )
-        provider.add_span_processor(BatchSpanProcessor(exporter))
+        processor = BatchSpanProcessor(exporter)
+        provider.add_span_processor(processor)
         self._provider = provider
         self._tracer = provider.get_tracer("hubproxy")
+        scope = InstrumentationScope("hubproxy")
+        self._calls = CallSpans(processor, provider.resource, scope, provider.id_generator)
 
     def start(self, name: str, headers: Mapping[str, str]) -> Trace:
         context = PROPAGATOR.extract(headers) if "traceparent" in headers else None
         span = self._tracer.start_span(name, context=context, kind=trace.SpanKind.SERVER)
-        return _SpanTrace(span, self._tracer)
+        return _SpanTrace(span, self._calls)
+
+    def flush(self, timeout_ms: int = 10_000) -> bool:
+        """Export what the batch processor holds; False if it timed out."""
+        return self._provider.force_flush(timeout_ms)
 
     def shutdown(self) -> None:
         self._provider.shutdown()

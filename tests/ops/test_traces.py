@@ -4,9 +4,12 @@ traceparent and holds the upstream span (GenAI attributes) and the record's."""
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import aiohttp
+import openai
+import pytest
 from aiohttp import web
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
@@ -15,6 +18,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 
 from hubproxy.api.state import TRACING
 from tests.conftest import HubFactory
+from tests.fakes.openai_upstream import FakeOpenAI
 from tests.fakes.wire import serve
 
 CLIENT_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -81,3 +85,47 @@ async def test_spans_reach_the_collector_with_the_right_parents(hub_factory: Hub
     assert a["gen_ai.response.finish_reasons"] == "stop"
     assert spans["record"].parent_span_id == request.span_id
     assert call["trace_id"] == CLIENT_TRACE
+
+
+async def test_a_failed_call_s_spans_carry_the_error_and_sane_times(
+    hub_factory: HubFactory, upstream: tuple[FakeOpenAI, str]
+) -> None:
+    receiver = Receiver()
+    async with serve(receiver.app()) as url:
+        hub = await hub_factory(
+            [{"name": "up", "type": "openai", "base_url": upstream[1], "api_key": "sk-up-0000"}],
+            telemetry={"otlp_endpoint": url.rstrip("/")},
+        )
+        before = time.time_ns()
+        with pytest.raises(openai.APIStatusError):
+            await hub.openai().chat.completions.create(
+                model="up/e500", messages=[{"role": "user", "content": "fail"}]
+            )
+        after = time.time_ns()
+        provider = hub.app[TRACING]._provider  # type: ignore[attr-defined]
+        assert await asyncio.to_thread(provider.force_flush, 10_000)
+    spans = {s.name: s for s in receiver.spans}
+    request, up, record = spans["http POST"], spans["chat e500"], spans["record"]
+    assert len({s.span_id for s in receiver.spans}) == len(receiver.spans) == 3
+    assert {s.trace_id for s in receiver.spans} == {request.trace_id}
+    assert up.parent_span_id == record.parent_span_id == request.span_id
+    a = attrs(up)
+    assert a["gen_ai.response.finish_reasons"] == "error" and a["error.type"]
+    assert a["http.response.status_code"] == 500
+    assert up.status.code == 2  # STATUS_CODE_ERROR
+    assert before <= request.start_time_unix_nano <= up.start_time_unix_nano
+    assert up.start_time_unix_nano <= up.end_time_unix_nano <= record.start_time_unix_nano
+    assert record.start_time_unix_nano <= record.end_time_unix_nano <= after
+    assert up.kind == 3  # SPAN_KIND_CLIENT
+
+
+async def test_sampled_out_requests_export_no_spans(hub_factory: HubFactory) -> None:
+    receiver = Receiver()
+    async with serve(receiver.app()) as url:
+        hub = await hub_factory(telemetry={"otlp_endpoint": url.rstrip("/"), "sample_ratio": 0.0})
+        await hub.openai().chat.completions.create(
+            model="demo/echo", messages=[{"role": "user", "content": "unseen"}]
+        )
+        provider = hub.app[TRACING]._provider  # type: ignore[attr-defined]
+        assert await asyncio.to_thread(provider.force_flush, 10_000)
+    assert receiver.spans == []
