@@ -266,3 +266,20 @@ async def test_a_lease_the_database_cannot_answer_fails_the_call_with_503(
         await asyncio.wait_for(node.admit(uid), 10)
     assert info.value.status == 503 and info.value.code == "credits_unavailable"
     await node.crash()
+
+
+async def test_an_instance_that_cannot_renew_stops_admitting_against_its_lease(
+    db: tuple[str, asyncpg.Connection],
+) -> None:
+    """Past its TTL unrenewed, a lease may have been reclaimed by another instance: the holder
+    admits nothing more against it until it has leased again."""
+    url, conn = db
+    uid = await new_user(conn, "ada", 10 * HOLD)
+    node = await instance(url, "i0", slice_amount=10 * HOLD, ttl_s=0.3)
+    await node.admit(uid)
+    assert isinstance(node.credits.admit(uid, "p", "m", "chat", dict(BODY)), Hold)
+    await asyncio.sleep(0.35)  # no upkeep ran: the lease is past its expiry
+    assert node.leases.usable(uid) == 0
+    pending = node.credits.admit(uid, "p", "m", "chat", dict(BODY))
+    assert not isinstance(pending, Hold)  # it has to lease again, as any call short of lease
+    await node.stop()

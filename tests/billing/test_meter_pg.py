@@ -17,7 +17,7 @@ from hubproxy.billing.meter import MeterExport
 from hubproxy.config import MeterSettings
 from hubproxy.store import ledger
 from hubproxy.store.postgres import schema
-from hubproxy.store.postgres.meter import PgOutbox
+from hubproxy.store.postgres.meter import PgOutbox, lag_s
 from hubproxy.store.postgres.sql import to_postgres
 from tests.billing.instances import new_user
 from tests.pg import Server
@@ -190,6 +190,14 @@ async def test_debits_accepted_before_the_migration_are_not_sent_again(
     call = await debit(conn, uid)
     outbox = PgOutbox(url)
     try:
-        assert [e["idempotency_key"] for e in await outbox.pending(10)] == [call]
+        events = await outbox.pending(10)
+        assert [e["idempotency_key"] for e in events] == [call]
+        debited = await conn.fetchval(
+            "SELECT created_at FROM credit_ledger WHERE call_id = $1", call
+        )
+        now = int(debited) + 3000
+        assert await lag_s(conn, now) == 3.0  # the health page's lag: 3 s behind
+        await outbox.accepted(events)
+        assert await lag_s(conn, now) == 0.0
     finally:
         await outbox.close()
