@@ -176,6 +176,9 @@ class Leases:
                     del self.leased[user_id]  # its row is gone too: nothing left to renew
                     self._valid_until.pop(user_id, None)
                     self._used.pop(user_id, None)
+                    lock = self._waiting.get(user_id)
+                    if lock is not None and not lock.locked():
+                        del self._waiting[user_id]
         await self.book.reclaim(now=now_ms())
 
     async def run(self, held: Callable[[int], int]) -> None:
