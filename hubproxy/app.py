@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from functools import partial
 
-import aiosqlite
 from aiohttp import web
 
 from hubproxy import tasks, ui
@@ -61,16 +60,19 @@ from hubproxy.gateway.flight import Books
 from hubproxy.gateway.upstream import Upstreams
 from hubproxy.limits import Budgets, KeyScopes, RateLimits
 from hubproxy.limits.budgets import day_start, month_start
-from hubproxy.store import backup, calls, db, journal, ledger, rebuild, retention, usage
+from hubproxy.store import calls, db, ledger, rebuild, retention, usage
+from hubproxy.store.backend import Store, open_store
 from hubproxy.store.clock import now_ms
-from hubproxy.store.migrate import migrate
 from hubproxy.store.ops import Op
-from hubproxy.store.writer import Writer
+from hubproxy.store.reader import Reader
 from hubproxy.telemetry.logs import set_level
 from hubproxy.telemetry.metrics import Metrics
 from hubproxy.telemetry.setup import setup_tracing
 
-CURRENT = web.AppKey("current_settings", list[Settings])  # the settings last (re)loaded
+CURRENT = web.AppKey("current_settings", list[Settings])
+STORE = web.AppKey(
+    "store", Store
+)  # the backend: its dialect, and on PostgreSQL its pool  # the settings last (re)loaded
 SHUTDOWN_S = 5.0  # at cleanup, what is left (the drain already ended the calls) gets this long
 CRASHED = "interrupted: the server stopped while the call was in flight"
 
@@ -132,27 +134,16 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
 
 async def _open(app: web.Application, opened: AsyncExitStack) -> None:
     settings = app[SETTINGS]
-    opened.enter_context(backup.serving(settings.database))  # `hubproxy restore` waits
     opened.callback(app[TRACING].shutdown)
     opened.callback(app[METRICS].shutdown)
-    conn = db.connect(settings.database)
-    migrate(conn)
-    # Records a client was told about, journaled but not committed when the last run died.
-    journal_path = journal.path_for(settings.database.path)
-    journal.replay(conn, journal_path)
-    pending = journal.Journal(journal_path)
-    opened.callback(pending.close)  # after the writer's last commit has emptied it
-    writer = Writer(conn, journal=pending)
-    writer.start()
-    opened.push_async_callback(writer.close)
-    app[WRITER] = writer
+    store = app[STORE] = await open_store(settings.database, opened)
+    writer = app[WRITER] = store.writer
+    reader = app[READER] = store.reader
     # Calls left `processing` by a previous run can never finish now.
     await writer.commit(calls.sweep_op(now_ms(), CRASHED))
-    await writer.commit(*rebuild.ops(conn))  # rollups a crash lost, recounted from the calls
+    # Rollups a crash lost, recounted from the calls.
+    await writer.commit(*await rebuild.ops(reader, store.dialect))
     await writer.commit(*_seed_rates(settings))
-    reader = await db.open_reader(settings.database)
-    opened.push_async_callback(reader.close)
-    app[READER] = reader
     credits = app[CREDITS]
     credits.load(*await ledger.snapshot(reader))
     catalog = app[CATALOG]
@@ -172,7 +163,7 @@ async def _open(app: web.Application, opened: AsyncExitStack) -> None:
     await upstreams.start()
     opened.push_async_callback(upstreams.close)
     app[CURRENT] = [settings]
-    rollups = usage.Rollups()
+    rollups = usage.Rollups(store.dialect)
     writer.add_source(rollups.drain)
     metrics = app[METRICS]
     addons: tuple[Addon, ...] = (app[LIMITS], KeyScopes(budgets))
@@ -183,8 +174,6 @@ async def _open(app: web.Application, opened: AsyncExitStack) -> None:
         metrics.sources.writer, metrics.sources.credits = writer, credits
         metrics.sources.pools = lambda: app[CATALOG].current.pools
     app[GATEWAY] = Gateway(catalog, upstreams, Books(credits, writer, rollups, addons=addons))
-    checkpointer = tasks.Checkpointer(db.connect(settings.database))
-    opened.push_async_callback(checkpointer.close)
     background = tasks.Tasks()
     opened.push_async_callback(background.stop)  # first to stop: the tasks use the rest
     background.every("follow-database", settings.auth.reload_interval_s, follower)
@@ -200,9 +189,12 @@ async def _open(app: web.Application, opened: AsyncExitStack) -> None:
         prune = tasks.prune_responses(writer, settings.responses.keep_days)
         await prune()  # then daily
         background.every("prune-responses", 86_400.0, prune)
-    background.every("checkpoint-wal", 1.0, checkpointer)
+    if store.dialect == "sqlite":  # PostgreSQL checkpoints by itself
+        checkpointer = tasks.Checkpointer(db.connect(settings.database))
+        opened.push_async_callback(checkpointer.close)
+        background.every("checkpoint-wal", 1.0, checkpointer)
     if settings.database.keep_calls_days:
-        pruner = retention.Retention(settings.database, writer)
+        pruner = retention.Retention(settings.database, writer, reader)
         background.spawn("retention", pruner.run())
     if settings.billing.meter.url:
         background.spawn(
@@ -238,7 +230,7 @@ def _known(app: web.Application, provider: str, model: str) -> bool:
     return offered is not None and model in offered
 
 
-def _follow(app: web.Application, reader: aiosqlite.Connection) -> dict[str, tasks.Handler]:
+def _follow(app: web.Application, reader: Reader) -> dict[str, tasks.Handler]:
     """What to reload when another process changes keys, rates or the ledger."""
     credits = app[CREDITS]
 
@@ -259,7 +251,7 @@ def _follow(app: web.Application, reader: aiosqlite.Connection) -> dict[str, tas
     return {"auth": keys, "rates": rates, "credits": balances, "catalog": catalog}
 
 
-def _follow_spend(budgets: Budgets, reader: aiosqlite.Connection) -> tasks.Handler:
+def _follow_spend(budgets: Budgets, reader: Reader) -> tasks.Handler:
     """What other servers spent on each key (their debits in the ledger), for the caps."""
 
     async def run() -> None:

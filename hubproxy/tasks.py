@@ -12,7 +12,7 @@ import structlog
 
 from hubproxy.store import calls, db, ops, responses
 from hubproxy.store.clock import now_ms
-from hubproxy.store.writer import Writer
+from hubproxy.store.ops import StoreWriter
 
 log = structlog.get_logger("hubproxy.tasks")
 
@@ -84,7 +84,7 @@ class Tasks:
             log.error("task_died", task=task.get_name(), error=repr(task.exception()))
 
 
-def sweep(writer: Writer, stale_after_s: float) -> Callable[[], Awaitable[None]]:
+def sweep(writer: StoreWriter, stale_after_s: float) -> Callable[[], Awaitable[None]]:
     """Calls still `processing` long after they started lost their request: mark them failed."""
 
     async def run() -> None:
@@ -95,7 +95,7 @@ def sweep(writer: Writer, stale_after_s: float) -> Callable[[], Awaitable[None]]
     return run
 
 
-def prune_responses(writer: Writer, keep_days: int) -> Callable[[], Awaitable[None]]:
+def prune_responses(writer: StoreWriter, keep_days: int) -> Callable[[], Awaitable[None]]:
     """Stored Responses API answers older than `keep_days` go."""
 
     async def run() -> None:

@@ -19,15 +19,28 @@ from hubproxy import config
 from hubproxy.api.state import WRITER
 from hubproxy.app import start
 from hubproxy.gateway import auth
-from hubproxy.store import accounts, db
-from hubproxy.store.migrate import migrate
+from hubproxy.store import accounts
+from hubproxy.store.backend import connect_blocking
 from hubproxy.store.ops import apply
 from tests.fakes.anthropic_upstream import FakeAnthropic
 from tests.fakes.gemini_upstream import FakeGemini
 from tests.fakes.openai_upstream import FakeOpenAI
 from tests.fakes.wire import serve
 from tests.pg import pg_server  # noqa: F401  (the session's PostgreSQL, for the store tests)
-from tests.store.backends import pg_template  # noqa: F401  (its migrated template database)
+from tests.store.backends import fresh_pg_database, pg_template  # noqa: F401
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A module that sets `BACKENDS = ("sqlite", "postgres")` runs each of its hub tests on
+    each backend (the `backend` fixture); elsewhere `backend` is SQLite."""
+    wanted = getattr(metafunc.module, "BACKENDS", None)
+    if wanted and "backend" in metafunc.fixturenames:
+        metafunc.parametrize("backend", wanted, indirect=True)
+
+
+@pytest.fixture
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(getattr(request, "param", "sqlite"))
 
 
 @dataclass
@@ -36,25 +49,43 @@ class Hub:
     key: str
     settings: config.Settings
     runner: web.AppRunner
+    _pg: sqlite3.Connection | None = None
 
     @property
     def app(self) -> web.Application:
         return self.runner.app
 
     def db(self) -> sqlite3.Connection:
-        """A connection that sees every call a client has seen complete: what the server has
-        journaled but not yet committed is committed first."""
+        """A connection of its own (on PostgreSQL, a blocking one with sqlite3's surface).
+        On SQLite it sees every call a client has seen complete: what the server has
+        journaled but not yet committed is committed first, inline. PostgreSQL's writer
+        commits only on its task: `await hub.settle()` before reading there."""
         writer = self.app.get(WRITER)
         if writer is not None:
             writer.commit_queued()
-        return db.connect(self.settings.database)
+        conn, _ = connect_blocking(self.settings.database)
+        return conn
+
+    async def settle(self) -> None:
+        """Wait until everything the server has queued is committed (both backends)."""
+        await self.app[WRITER].flush()
 
     def rows(self, sql: str, *params: Any) -> list[sqlite3.Row]:
-        conn = self.db()
-        try:
-            return conn.execute(sql, params).fetchall()
-        finally:
-            conn.close()
+        if self.settings.database.url is None:
+            conn = self.db()
+            try:
+                return conn.execute(sql, params).fetchall()
+            finally:
+                conn.close()
+        self.app[WRITER].commit_queued()
+        if self._pg is None:  # one connection for the test's many reads
+            self._pg = self.db()
+        return self._pg.execute(sql, params).fetchall()
+
+    def close(self) -> None:
+        if self._pg is not None:
+            self._pg.close()
+            self._pg = None
 
     def calls(self) -> list[sqlite3.Row]:
         return self.rows("SELECT * FROM model_calls ORDER BY id")
@@ -103,18 +134,22 @@ def to_toml(raw: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def make_settings(tmp_path: Path, raw: dict[str, Any]) -> config.Settings:
-    """Write the config file (CLI subprocesses read it too) and load it the normal way."""
-    raw = {"database": {"path": "hub.db"}, "log": {"format": "json"}, **raw}
+def make_settings(
+    tmp_path: Path, raw: dict[str, Any], *, database_url: str | None = None
+) -> config.Settings:
+    """Write the config file (CLI subprocesses read it too) and load it the normal way. With
+    `database_url`, the hub runs on that PostgreSQL database (`path` holds its journal)."""
+    database = {"path": "hub.db", **({"url": database_url} if database_url else {})}
+    raw = {"log": {"format": "json"}, **raw}
+    raw["database"] = {**database, **raw.get("database", {})}
     path = tmp_path / "hubproxy.toml"
     path.write_text(to_toml(raw))
     return config.load(path)
 
 
 def add_key(settings: config.Settings, user: str = "alice", role: str = "member") -> str:
-    conn = db.connect(settings.database)
+    conn, _ = connect_blocking(settings.database)
     try:
-        migrate(conn)
         row = accounts.user_by_name(conn, user)
         if row is None:
             apply(conn, [accounts.create_user(user, role)])
@@ -163,20 +198,29 @@ async def gemini() -> AsyncIterator[FakeGemini]:
 
 
 @pytest.fixture
-async def hub_factory(tmp_path: Path) -> AsyncIterator[HubFactory]:
-    runners: list[web.AppRunner] = []
+async def database_url(request: pytest.FixtureRequest, backend: str) -> str | None:
+    """On PostgreSQL, a fresh database (a copy of a migrated template) for this test."""
+    if backend != "postgres":
+        return None
+    return await fresh_pg_database(request.getfixturevalue("pg_template"))
+
+
+@pytest.fixture
+async def hub_factory(tmp_path: Path, database_url: str | None) -> AsyncIterator[HubFactory]:
+    hubs: list[Hub] = []
 
     async def factory(providers: list[dict[str, Any]] | None = None, **sections: Any) -> Hub:
         raw = {"providers": providers or [{"name": "demo", "type": "fake", "models": ["echo"]}]}
-        settings = make_settings(tmp_path, {**raw, **sections})
+        settings = make_settings(tmp_path, {**raw, **sections}, database_url=database_url)
         key = add_key(settings)
         runner, port = await start(settings, port=0)
-        runners.append(runner)
-        return Hub(f"http://127.0.0.1:{port}", key, settings, runner)
+        hubs.append(Hub(f"http://127.0.0.1:{port}", key, settings, runner))
+        return hubs[-1]
 
     yield factory
-    for runner in runners:
-        await runner.cleanup()
+    for hub in hubs:
+        hub.close()
+        await hub.runner.cleanup()
 
 
 @pytest.fixture

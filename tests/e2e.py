@@ -83,5 +83,6 @@ async def read_stream(stream: AsyncIterator[ChatCompletionChunk]) -> Streamed:
 
 async def settled(hub: Hub) -> list[Any]:
     """The call log once nothing is `processing` any more (bounded wait)."""
+    await hub.settle()  # PostgreSQL's writer commits on its own task
     await hub.eventually(lambda: all(r["status"] != "processing" for r in hub.calls()))
     return hub.calls()

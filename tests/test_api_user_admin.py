@@ -22,6 +22,7 @@ from hubproxy.billing.prices import Rate
 from hubproxy.store.reports import CSV_FIELDS
 from tests.conftest import Hub, HubFactory, add_key
 
+BACKENDS = ("sqlite", "postgres")  # the hub tests run on both (tests/conftest.py)
 MESSAGES = [{"role": "user", "content": "hi there"}]  # 9 prompt and 4 completion tokens
 TRICKY = 'Bad "value", near: x\nline two, with a ""quote"" and a, comma'
 FORMULA = '=HYPERLINK("http://evil.example","click")'

@@ -9,6 +9,7 @@ from tests.conftest import Hub
 from tests.fakes.openai_upstream import USAGE, WORDS, FakeOpenAI
 
 MESSAGES = [{"role": "user", "content": "hi there"}]
+BACKENDS = ("sqlite", "postgres")  # every hub test here runs on both (tests/conftest.py)
 
 
 async def test_demo_provider_answers_streamed_and_not(hub: Hub) -> None:
@@ -27,6 +28,7 @@ async def test_upstream_non_streamed_is_recorded(
 ) -> None:
     reply = await hub.openai().chat.completions.create(model="up/ok", messages=MESSAGES)
     assert reply.choices[0].message.content == "".join(WORDS)
+    await hub.settle()  # PostgreSQL's writer commits on its own task
     [row] = hub.calls()
     assert (row["status"], row["provider"], row["model"], row["type"]) == (
         "success", "up", "ok", "chat",
@@ -51,6 +53,7 @@ async def test_upstream_streamed_usage_counted_from_stream(
     sent = fake.requests[-1]
     assert sent.body["stream_options"] == {"include_usage": True}
     assert sent.body["model"] == "ok"
+    await hub.settle()  # PostgreSQL's writer commits on its own task
     [row] = hub.calls()
     assert row["status"] == "success" and row["stream"] == 1
     assert row["prompt_tokens"] == USAGE["prompt_tokens"]
@@ -68,6 +71,7 @@ async def test_client_asked_usage_keeps_usage_chunk(hub: Hub) -> None:
 
 async def test_no_usage_from_upstream_is_estimated_and_marked(hub: Hub) -> None:
     await hub.openai().chat.completions.create(model="up/nousage", messages=MESSAGES)
+    await hub.settle()  # PostgreSQL's writer commits on its own task
     [row] = hub.calls()
     assert row["status"] == "success" and row["usage_estimated"] == 1
     assert row["prompt_tokens"] > 0
@@ -79,6 +83,7 @@ async def test_embeddings(hub: Hub, upstream: tuple[FakeOpenAI, str]) -> None:
     assert [d.index for d in out.data] == [0, 1]
     demo = await client.embeddings.create(model="demo/echo", input="hello")
     assert len(demo.data[0].embedding) == 8
+    await hub.settle()
     rows = hub.calls()
     assert [r["type"] for r in rows] == ["embedding", "embedding"]
     assert rows[0]["prompt_tokens"] == 4

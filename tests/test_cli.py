@@ -14,14 +14,16 @@ from hubproxy.cli.main import main
 
 DEMO = '[database]\npath = "h.db"\n[[providers]]\nname = "demo"\ntype = "fake"\n'
 
+BACKENDS = ("sqlite", "postgres")  # each test here runs on both (tests/conftest.py)
 
 Run = Callable[..., tuple[int, str, str]]
 
 
 @pytest.fixture
-def run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Run:
+def run(tmp_path: Path, capsys: pytest.CaptureFixture[str], database_url: str | None) -> Run:
     config = tmp_path / "c.toml"
-    config.write_text(DEMO)
+    url = f'url = "{database_url}"\n' if database_url else ""
+    config.write_text(DEMO.replace("[database]\n", "[database]\n" + url))
 
     def run(*args: str) -> tuple[int, str, str]:
         code = main([*args, "--config", str(config)])

@@ -13,9 +13,11 @@ from typing import Any
 
 import aiohttp
 
-from hubproxy.store import db
+from hubproxy.store.backend import connect_blocking
 from tests.conftest import add_key
 from tests.test_process import Server
+
+BACKENDS = ("sqlite", "postgres")  # run on both (tests/conftest.py)
 
 
 async def usage_of(server: Server, key: str, **params: str) -> dict[str, Any]:
@@ -34,10 +36,11 @@ async def usage_of(server: Server, key: str, **params: str) -> dict[str, Any]:
 
 def truth(server: Server) -> dict[str, int]:
     """What the usage views must say: sums over the calls, and the debits in the ledger."""
-    conn = db.connect(server.settings.database)
+    conn, _ = connect_blocking(server.settings.database)
     try:
         [calls] = conn.execute(
-            "SELECT count(*) AS requests, coalesce(sum(status = 'failed'), 0) AS errors, "
+            "SELECT count(*) AS requests, "
+            "coalesce(sum(CASE WHEN status = 'failed' THEN 1 ELSE 0 END), 0) AS errors, "
             "coalesce(sum(prompt_tokens), 0) AS prompt_tokens, "
             "coalesce(sum(completion_tokens), 0) AS completion_tokens, "
             "coalesce(sum(credits), 0) AS credits FROM model_calls"
@@ -52,10 +55,12 @@ def truth(server: Server) -> dict[str, int]:
 
 
 async def test_kill_9_right_after_done_keeps_usage_equal_to_calls_and_ledger(
-    tmp_path: Path,
+    tmp_path: Path, database_url: str | None
 ) -> None:
     rate = {"model": "demo/echo", "input": "1", "output": "1"}
-    server = Server(tmp_path, billing={"mode": "credits", "rates": [rate]})
+    server = Server(
+        tmp_path, database_url=database_url, billing={"mode": "credits", "rates": [rate]}
+    )
     root = add_key(server.settings, "root", "admin")
     try:
         grant = [sys.executable, "-m", "hubproxy", "credits", "grant", "alice", "100",

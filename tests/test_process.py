@@ -17,10 +17,11 @@ import orjson
 import pytest
 
 from hubproxy import config
-from hubproxy.store import db
+from hubproxy.store.backend import connect_blocking
 from tests.conftest import add_key, to_toml
 
 PROVIDER_SECRET = "sk-provider-secret-never-logged-123456"
+BACKENDS = ("sqlite", "postgres")  # each test here runs on both (tests/conftest.py)
 
 
 def free_port() -> int:
@@ -33,13 +34,18 @@ class Server:
     """A `hubproxy serve` subprocess with its stdout in a file."""
 
     def __init__(
-        self, tmp_path: Path, providers: list[dict[str, Any]] | None = None, **sections: Any
+        self,
+        tmp_path: Path,
+        providers: list[dict[str, Any]] | None = None,
+        *,
+        database_url: str | None = None,
+        **sections: Any,
     ) -> None:
         self.port = free_port()
         raw: dict[str, Any] = {
             **sections,
             "server": {"port": self.port},
-            "database": {"path": "hub.db"},
+            "database": {"path": "hub.db", **({"url": database_url} if database_url else {})},
             "providers": [
                 {"name": "demo", "type": "fake", "models": ["echo"]},
                 {"name": "up", "type": "openai", "base_url": "http://127.0.0.1:9/v1",
@@ -85,8 +91,8 @@ class Server:
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    srv = Server(tmp_path)
+def server(tmp_path: Path, database_url: str | None) -> Iterator[Server]:
+    srv = Server(tmp_path, database_url=database_url)
     yield srv
     srv.stop(signal.SIGKILL)
 
@@ -161,11 +167,11 @@ async def test_kill_9_under_load_loses_no_completed_call(server: Server) -> None
     assert len(seen) >= 300
 
     await server.start()  # restart on the same database
-    rows = (
-        db.connect(server.settings.database)
-        .execute("SELECT request_id, status FROM model_calls")
-        .fetchall()
-    )
+    conn, _ = connect_blocking(server.settings.database)
+    try:
+        rows = conn.execute("SELECT request_id, status FROM model_calls").fetchall()
+    finally:
+        conn.close()
     status = {r["request_id"]: r["status"] for r in rows}
     missing = [rid for rid in seen if status.get(rid) != "success"]
     assert missing == [], f"{len(missing)} completed calls lost, e.g. {missing[:3]}"
@@ -173,9 +179,13 @@ async def test_kill_9_under_load_loses_no_completed_call(server: Server) -> None
     server.stop()
 
 
-async def test_kill_9_with_billing_keeps_the_ledger_whole(tmp_path: Path) -> None:
+async def test_kill_9_with_billing_keeps_the_ledger_whole(
+    tmp_path: Path, database_url: str | None
+) -> None:
     rate = {"model": "demo/echo", "input": "1", "output": "1"}
-    server = Server(tmp_path, billing={"mode": "credits", "rates": [rate]})
+    server = Server(
+        tmp_path, database_url=database_url, billing={"mode": "credits", "rates": [rate]}
+    )
     try:
         grant = [sys.executable, "-m", "hubproxy", "credits", "grant", "alice", "1",
                  "--config", str(server.config)]  # fmt: skip
@@ -212,13 +222,16 @@ async def test_kill_9_with_billing_keeps_the_ledger_whole(tmp_path: Path) -> Non
         await asyncio.wait_for(asyncio.gather(*clients), 30)
         await server.start()
 
-        conn = db.connect(server.settings.database)
-        [row] = conn.execute(
-            "SELECT (SELECT balance FROM credit_balances WHERE user_id = 1) AS balance, "
-            "(SELECT sum(amount) FROM credit_ledger WHERE user_id = 1) AS ledger, "
-            "(SELECT sum(credits) FROM model_calls) AS billed, "
-            "(SELECT count(*) FROM model_calls WHERE status = 'processing') AS open"
-        ).fetchall()
+        conn, _ = connect_blocking(server.settings.database)
+        try:
+            [row] = conn.execute(
+                "SELECT (SELECT balance FROM credit_balances WHERE user_id = 1) AS balance, "
+                "(SELECT sum(amount) FROM credit_ledger WHERE user_id = 1) AS ledger, "
+                "(SELECT sum(credits) FROM model_calls) AS billed, "
+                "(SELECT count(*) FROM model_calls WHERE status = 'processing') AS open"
+            ).fetchall()
+        finally:
+            conn.close()
         assert row["balance"] == row["ledger"] == 1_000_000 - row["billed"]
         assert row["billed"] > 0 and row["open"] == 0
         # No hold survived: a call that needs every remaining credit is admitted. Its hold is
@@ -303,14 +316,14 @@ async def test_a_dead_writer_exits_non_zero_and_its_journal_keeps_the_call(
     assert code == 1, server.log.read_text()
     events = [line.get("event") for line in server.lines()]
     assert "writer_died" in events and "exiting_writer_died" in events
-    conn = db.connect(server.settings.database)
+    conn, _ = connect_blocking(server.settings.database)
     try:
         done = "SELECT count(*) FROM model_calls WHERE status = 'success'"
         assert conn.execute(done).fetchone()[0] == 0  # not in the database: only journaled
     finally:
         conn.close()
     await server.start()  # a healthy server: it replays the journal before serving
-    conn = db.connect(server.settings.database)
+    conn, _ = connect_blocking(server.settings.database)
     try:
         rows = conn.execute("SELECT status, completion_tokens FROM model_calls").fetchall()
     finally:

@@ -13,6 +13,8 @@ from hubproxy.store import usage
 from hubproxy.store.clock import now_ms
 from tests.conftest import Hub
 
+BACKENDS = ("sqlite", "postgres")  # the hub tests here run on both (tests/conftest.py)
+
 MESSAGES = [{"role": "user", "content": "hi"}]
 
 

@@ -18,7 +18,6 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Annotated, Any
 
-import aiosqlite
 import orjson
 from aiohttp import web
 
@@ -33,6 +32,7 @@ from hubproxy.gateway import signatures
 from hubproxy.gateway.auth import Principal
 from hubproxy.store import apps
 from hubproxy.store.clock import now_ms
+from hubproxy.store.reader import Reader
 
 api = Api(error=answers.AigneError, tag="aigne v1")
 WEBHOOK_SIGNATURE = "x-payment-signature"  # hex HMAC-SHA256 of the body, "sha256=" optional
@@ -47,7 +47,7 @@ class AppBook:
         self.replay = signatures.ReplayCache()
         self._loading = asyncio.Lock()
 
-    async def reload(self, reader: aiosqlite.Connection) -> None:
+    async def reload(self, reader: Reader) -> None:
         """Read every app again. One load at a time, so that a load begun before a write
         (the follower's) never lands after one begun after it (the webhook's own)."""
         async with self._loading:

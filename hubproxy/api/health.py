@@ -20,7 +20,7 @@ from hubproxy.catalog.credentials import ACTIVE
 from hubproxy.errors import NotFound, Unauthorized
 from hubproxy.store import ledger
 from hubproxy.store.clock import now_ms
-from hubproxy.store.writer import Writer
+from hubproxy.store.ops import StoreWriter
 from hubproxy.telemetry.metrics import CONTENT_TYPE
 
 PROBE_TIMEOUT_S = 5.0
@@ -38,7 +38,7 @@ class Probe:
         self._result: str | None = None
         self._at = -PROBE_REUSE_S
 
-    async def check(self, writer: Writer) -> str | None:
+    async def check(self, writer: StoreWriter) -> str | None:
         """None if the writer committed a probe within 5 s; else why not."""
         loop = asyncio.get_running_loop()
         if self._running is None and loop.time() - self._at < PROBE_REUSE_S:
@@ -47,7 +47,7 @@ class Probe:
             self._running = asyncio.ensure_future(self._probe(writer))
         return await asyncio.shield(self._running)
 
-    async def _probe(self, writer: Writer) -> str | None:
+    async def _probe(self, writer: StoreWriter) -> str | None:
         try:
             at = now_ms()
             await asyncio.wait_for(writer.commit((_PROBE, (at, at))), PROBE_TIMEOUT_S)

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import aiosqlite
 import orjson
 from aiohttp import web
 
@@ -32,6 +31,7 @@ from hubproxy.providers.openai.responses import (
 )
 from hubproxy.store import responses
 from hubproxy.store.ops import Op
+from hubproxy.store.reader import Reader
 
 routes = web.RouteTableDef()
 
@@ -54,7 +54,7 @@ async def create(request: web.Request) -> web.StreamResponse:
             raise BadRequest(
                 "'previous_response_id' must be a response id.", param="previous_response_id"
             )
-        found = await responses.history(_reader(request), previous, principal.user_id)
+        found = await responses.history(await _reader(request), previous, principal.user_id)
         if found is None:  # unknown, pruned, deleted, or another user's: all alike
             raise BadRequest(
                 f"Previous response with id '{previous}' not found.",
@@ -71,7 +71,7 @@ async def create(request: web.Request) -> web.StreamResponse:
 async def retrieve(request: web.Request) -> web.Response:
     principal = await authenticate(request)
     rid = request.match_info["response_id"]
-    stored = await responses.get(_reader(request), rid, principal.user_id)
+    stored = await responses.get(await _reader(request), rid, principal.user_id)
     if stored is None:
         raise _not_found(rid)
     return web.Response(body=stored.response, content_type="application/json")
@@ -81,7 +81,7 @@ async def retrieve(request: web.Request) -> web.Response:
 async def delete(request: web.Request) -> web.Response:
     principal = await authenticate(request)
     rid = request.match_info["response_id"]
-    if await responses.get(_reader(request), rid, principal.user_id) is None:
+    if await responses.get(await _reader(request), rid, principal.user_id) is None:
         raise _not_found(rid)
     await request.app[WRITER].commit(responses.delete(rid, principal.user_id))
     answer = {"id": rid, "object": "response.deleted", "deleted": True}
@@ -135,9 +135,10 @@ def _final(call: Call, translator: StreamTranslator | None, whole: bytes | None)
     return obj if isinstance(obj, dict) and isinstance(obj.get("id"), str) else None
 
 
-def _reader(request: web.Request) -> aiosqlite.Connection:
+async def _reader(request: web.Request) -> Reader:
     """The reader, once every response this server has answered is committed: a turn that
     continues the one just answered must find it (its store is journaled, then committed in
-    a group; this commits what is queued, at once, when anything is)."""
-    request.app[WRITER].commit_queued()
+    a group). The flush commits what is queued: in the caller on SQLite when the writer is
+    idle, with the writer's next batch on PostgreSQL."""
+    await request.app[WRITER].flush()
     return request.app[READER]

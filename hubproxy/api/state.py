@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import aiosqlite
 from aiohttp import web
 
 from hubproxy.billing.credits import Credits, RateBook
@@ -12,7 +11,8 @@ from hubproxy.gateway.auth import KeyCache
 from hubproxy.gateway.core import Gateway
 from hubproxy.gateway.drain import Drain
 from hubproxy.limits import Budgets, RateLimits
-from hubproxy.store.writer import Writer
+from hubproxy.store.ops import StoreWriter
+from hubproxy.store.reader import Reader
 from hubproxy.tasks import Follower
 from hubproxy.telemetry.metrics import Metrics
 from hubproxy.telemetry.setup import Tracing
@@ -21,12 +21,12 @@ SETTINGS = web.AppKey("settings", Settings)
 KEYS = web.AppKey("keys", KeyCache)
 CATALOG = web.AppKey("catalog", LiveCatalog)
 GATEWAY = web.AppKey("gateway", Gateway)
-READER = web.AppKey("reader", aiosqlite.Connection)
+READER: web.AppKey[Reader] = web.AppKey("reader")
 TRACING: web.AppKey[Tracing] = web.AppKey("tracing")
 FOLLOWER = web.AppKey("follower", Follower)
 CREDITS = web.AppKey("credits", Credits)
 RATES = web.AppKey("rates", RateBook)
-WRITER = web.AppKey("writer", Writer)
+WRITER: web.AppKey[StoreWriter] = web.AppKey("writer")
 LIMITS = web.AppKey("limits", RateLimits)
 BUDGETS = web.AppKey("budgets", Budgets)
 DRAIN = web.AppKey("drain", Drain)

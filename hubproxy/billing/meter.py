@@ -17,13 +17,13 @@ import asyncio
 from typing import Any, Protocol
 
 import aiohttp
-import aiosqlite
 import orjson
 import structlog
 
 from hubproxy.config import MeterSettings
 from hubproxy.store import ledger
-from hubproxy.store.writer import Writer
+from hubproxy.store.ops import StoreWriter
+from hubproxy.store.reader import Reader
 from hubproxy.tasks import supervise
 
 log = structlog.get_logger("hubproxy.meter")
@@ -45,7 +45,7 @@ class Outbox(Protocol):
 class LedgerOutbox:
     """SQLite's: the one process's reader and writer, the cursor a ledger id."""
 
-    def __init__(self, reader: aiosqlite.Connection, writer: Writer) -> None:
+    def __init__(self, reader: Reader, writer: StoreWriter) -> None:
         self._reader = reader
         self._writer = writer
 

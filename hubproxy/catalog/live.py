@@ -13,8 +13,6 @@ import asyncio
 import time
 from collections.abc import Callable
 
-import aiosqlite
-
 from hubproxy.catalog.credentials import Clock, Credential
 from hubproxy.catalog.health import Health
 from hubproxy.catalog.sealing import MasterKey
@@ -22,6 +20,7 @@ from hubproxy.catalog.snapshot import Catalog, build
 from hubproxy.config import Settings
 from hubproxy.store import catalog as store
 from hubproxy.store.ops import Op
+from hubproxy.store.reader import Reader
 
 
 class LiveCatalog:
@@ -42,7 +41,7 @@ class LiveCatalog:
         self._lock = asyncio.Lock()
         self.reloads = 0
 
-    async def load(self, reader: aiosqlite.Connection, *, strict: bool = False) -> Catalog:
+    async def load(self, reader: Reader, *, strict: bool = False) -> Catalog:
         """Read the rows and swap in a new snapshot. `strict` at start: a credential that
         does not open stops the server (SealError), naming which and why."""
         async with self._lock:
@@ -54,7 +53,7 @@ class LiveCatalog:
             self.reloads += 1
             return self.current
 
-    async def reload(self, reader: aiosqlite.Connection) -> None:
+    async def reload(self, reader: Reader) -> None:
         await self.load(reader)
 
     def _changed(self, cred: Credential) -> None:

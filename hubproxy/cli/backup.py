@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from hubproxy.cli.common import UsageError, settings_of
+from hubproxy.cli.common import UsageError, settings_of, sqlite_only
 from hubproxy.store import backup as store
 
 
@@ -26,6 +26,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
 
 
 def backup(args: argparse.Namespace) -> int:
+    sqlite_only(args, "backup")
     settings = settings_of(args).database
     if not settings.path.exists():
         raise UsageError(f"{settings.path}: no database to back up")
@@ -35,6 +36,7 @@ def backup(args: argparse.Namespace) -> int:
 
 
 def restore(args: argparse.Namespace) -> int:
+    sqlite_only(args, "restore")
     settings = settings_of(args).database
     try:
         store.restore(settings, args.path)

@@ -12,14 +12,13 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
 
-import aiosqlite
-
 from hubproxy import money
 from hubproxy.billing import prices, pricing
 from hubproxy.cli.common import UsageError, database, settings_of, table
 from hubproxy.errors import HubError
-from hubproxy.store import accounts, db, ledger, reports, usage
+from hubproxy.store import accounts, backend, ledger, reports, usage
 from hubproxy.store.ops import apply
+from hubproxy.store.reader import Reader
 
 T = TypeVar("T")
 
@@ -139,7 +138,7 @@ def rates_bulk(args: argparse.Namespace) -> int:
 
 
 def calls(args: argparse.Namespace) -> int:
-    async def read(conn: aiosqlite.Connection) -> None:
+    async def read(conn: Reader) -> None:
         user_id = await _user_id(conn, args.user)
         provider, _, model = (args.model or "").partition("/")
         f = reports.CallFilter(user_id, args.status, provider or None, model or None)
@@ -159,7 +158,7 @@ def calls(args: argparse.Namespace) -> int:
 
 
 def usage_report(args: argparse.Namespace) -> int:
-    async def read(conn: aiosqlite.Connection) -> None:
+    async def read(conn: Reader) -> None:
         end = int(time.time() * 1000)
         rows = await usage.report(
             conn, group_by=args.group_by, start_ms=end - args.days * usage.DAY_MS,
@@ -177,15 +176,13 @@ def usage_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read(
-    args: argparse.Namespace, read: Callable[[aiosqlite.Connection], Awaitable[None]]
-) -> None:
+def _read(args: argparse.Namespace, read: Callable[[Reader], Awaitable[None]]) -> None:
     """Run an async read (the same queries the HTTP views use) on a fresh read connection."""
     settings = settings_of(args).database
     database(args).close()  # migrated
 
     async def run() -> None:
-        conn = await db.open_reader(settings)
+        conn = await backend.open_reader(settings)
         try:
             await read(conn)
         finally:
@@ -194,7 +191,7 @@ def _read(
     asyncio.run(run())
 
 
-async def _user_id(conn: aiosqlite.Connection, name: str | None) -> int | None:
+async def _user_id(conn: Reader, name: str | None) -> int | None:
     if name is None:
         return None
     found = await reports.user_by_name(conn, name)

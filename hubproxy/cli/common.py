@@ -9,8 +9,7 @@ from datetime import UTC, datetime
 
 from hubproxy import config
 from hubproxy.config import Settings
-from hubproxy.store import db
-from hubproxy.store.migrate import migrate
+from hubproxy.store import backend
 
 
 class UsageError(Exception):
@@ -22,9 +21,19 @@ def settings_of(args: argparse.Namespace, *, secrets: bool = False) -> Settings:
 
 
 def database(args: argparse.Namespace) -> sqlite3.Connection:
-    conn = db.connect(settings_of(args).database)
-    migrate(conn)
+    """The configured database (SQLite, or PostgreSQL through a blocking connection with the
+    same surface: store/backend.connect_blocking), migrated."""
+    conn, _ = backend.connect_blocking(settings_of(args).database)
     return conn
+
+
+def sqlite_only(args: argparse.Namespace, command: str) -> None:
+    """Refuse a command that exists for SQLite's file only."""
+    if settings_of(args).database.url is not None:
+        raise UsageError(
+            f"`hubproxy {command}` copies SQLite's database file; on PostgreSQL ([database] "
+            "url) use pg_dump and pg_restore (or your provider's snapshots) instead"
+        )
 
 
 def timestamp(ms: int | None) -> str:

@@ -18,8 +18,9 @@ from hubproxy.cli.common import UsageError, database, settings_of, table, timest
 from hubproxy.cli.serve import serve
 from hubproxy.config import ConfigError
 from hubproxy.gateway import auth
-from hubproxy.store import accounts, db
-from hubproxy.store.migrate import MigrationError, migrate
+from hubproxy.store import accounts, backend
+from hubproxy.store.backend import StoreUnavailable
+from hubproxy.store.migrate import MigrationError
 from hubproxy.store.ops import apply
 
 
@@ -28,7 +29,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result: int = args.run(args)
         return result
-    except (ConfigError, MigrationError, UsageError) as exc:
+    except (ConfigError, MigrationError, StoreUnavailable, UsageError) as exc:
         print(f"hubproxy: {exc}", file=sys.stderr)
         return 2
 
@@ -131,8 +132,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _migrate(args: argparse.Namespace) -> int:
-    conn = db.connect(settings_of(args).database)
-    applied = migrate(conn)
+    conn, applied = backend.connect_blocking(settings_of(args).database)
+    conn.close()
     print("applied: " + ", ".join(applied) if applied else "up to date")
     return 0
 
@@ -140,7 +141,7 @@ def _migrate(args: argparse.Namespace) -> int:
 def _check_config(args: argparse.Namespace) -> int:
     settings = settings_of(args, secrets=True)
     names = ", ".join(f"{p.name} ({p.type})" for p in settings.providers) or "none"
-    print(f"{settings.source}: ok; database {settings.database.path}; providers: {names}")
+    print(f"{settings.source}: ok; database {settings.database.where()}; providers: {names}")
     return 0
 
 

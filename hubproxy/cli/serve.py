@@ -58,7 +58,7 @@ def serve(args: argparse.Namespace) -> int:
             "serving",
             url=f"http://{host}:{bound}",
             config=str(settings.source),
-            database=str(settings.database.path),
+            database=settings.database.where(),
             providers=[p.name for p in settings.providers],
         )
         stop = asyncio.Event()

@@ -8,6 +8,7 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from hubproxy.config.reader import ConfigError, Reader
 from hubproxy.config.settings import (
@@ -32,6 +33,8 @@ from hubproxy.config.settings import (
     Settings,
     TelemetrySettings,
     UpstreamSettings,
+    database_url,
+    redacted_url,
 )
 
 
@@ -91,8 +94,14 @@ def parse(raw: Mapping[str, Any], path: Path, *, secrets: bool = True) -> Settin
         raw,
         "database",
         {"path": str, "busy_timeout_ms": int, "stale_after_s": float, "sweep_interval_s": float,
-         "keep_calls_days": int, "archive_dir": str},
+         "keep_calls_days": int, "archive_dir": str, "url": str},
     )  # fmt: skip
+    url = _env("HUBPROXY_DATABASE_URL") or db.get("url")
+    r.check(
+        url is None or _postgres_url(url),
+        "[database] url (or HUBPROXY_DATABASE_URL)",
+        f"a postgresql://user@host/database URL, got {redacted_url(url or '')!r}",
+    )
     env_db = _env("HUBPROXY_DB")
     db_path = Path(env_db).resolve() if env_db else base / db.get("path", "data/hubproxy.db")
     database = DatabaseSettings(
@@ -102,6 +111,7 @@ def parse(raw: Mapping[str, Any], path: Path, *, secrets: bool = True) -> Settin
         sweep_interval_s=db.get("sweep_interval_s", 60.0),
         keep_calls_days=db.get("keep_calls_days", 0),
         archive_dir=base / db["archive_dir"] if "archive_dir" in db else None,
+        url=database_url(url) if url else None,
     )
     r.check(database.keep_calls_days >= 0, "[database] keep_calls_days", "0 (keep) or more")
     r.check(database.stale_after_s > 0, "[database] stale_after_s", "a positive number")
@@ -340,6 +350,13 @@ def _strings(r: Reader, value: Any, key: str) -> list[str]:
         r.problem(key, "a list of strings")
         return []
     return value
+
+
+def _postgres_url(url: str) -> bool:
+    try:
+        return urlsplit(url).scheme in ("postgresql", "postgres")
+    except ValueError:
+        return False
 
 
 def _env(name: str) -> str | None:

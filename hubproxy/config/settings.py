@@ -6,6 +6,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from hubproxy.telemetry import redact
 
@@ -38,6 +39,33 @@ class Secret:
         return hash(self._value)
 
 
+def database_url(value: str) -> Secret:
+    """A database URL as a Secret; its password on its own is registered for redaction too
+    (it can show up in a driver's error without the rest of the URL)."""
+    try:
+        password = urlsplit(value).password
+    except ValueError:
+        password = None
+    if password:
+        redact.register(password)
+    return Secret(value)
+
+
+def redacted_url(value: str) -> str:
+    """The URL with its password replaced by ***, for messages and logs."""
+    try:
+        parts = urlsplit(value)
+        if parts.password is None:
+            return value
+        host = parts.hostname or ""
+        host = f"[{host}]" if ":" in host else host
+        port = f":{parts.port}" if parts.port else ""
+        user = f"{parts.username}:***@" if parts.username else ":***@"
+        return urlunsplit(parts._replace(netloc=f"{user}{host}{port}"))
+    except ValueError:
+        return "<a malformed URL>"
+
+
 @dataclass(frozen=True, slots=True)
 class ServerSettings:
     host: str = "127.0.0.1"
@@ -60,6 +88,19 @@ class DatabaseSettings:
     sweep_interval_s: float = 60.0
     keep_calls_days: int = 0  # 0: keep every call; else older ones go to archive_dir
     archive_dir: Path | None = None  # default: archive/ beside the database file
+    # postgresql://…: the store is PostgreSQL (path's directory then holds only this
+    # instance's journal). None: SQLite at `path`.
+    url: Secret | None = None
+
+    @property
+    def dialect(self) -> str:
+        """ "postgres" when a url is set, else "sqlite"."""
+        return "sqlite" if self.url is None else "postgres"
+
+    def where(self) -> str:
+        """The database, for messages and logs: the SQLite file, or the URL without its
+        password."""
+        return str(self.path) if self.url is None else redacted_url(self.url.reveal())
 
 
 @dataclass(frozen=True, slots=True)

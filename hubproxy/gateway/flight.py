@@ -27,8 +27,7 @@ from hubproxy.gateway.record import Call
 from hubproxy.gateway.routing import Route
 from hubproxy.providers.base import JSON, MediaUsage, StreamTranslator, Usage
 from hubproxy.store import usage
-from hubproxy.store.ops import Op
-from hubproxy.store.writer import Writer
+from hubproxy.store.ops import Op, StoreWriter
 
 CLIENT_GONE = "client disconnected"
 
@@ -50,7 +49,7 @@ class Books:
     writer, usage rollups beside them."""
 
     credits: Credits
-    writer: Writer
+    writer: StoreWriter
     rollups: usage.Rollups
     addons: tuple[Addon, ...] = ()
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-import aiosqlite
-
 from hubproxy.store.clock import now_ms
 from hubproxy.store.ops import Op
+from hubproxy.store.reader import Reader
 
 STATUSES = ("none", "active", "canceled", "past_due")
 _COLUMNS = (
@@ -68,7 +67,7 @@ def apps(conn: sqlite3.Connection) -> list[dict[str, Any]]:
     return [dict(zip(r.keys(), r, strict=True)) for r in rows]
 
 
-async def load(conn: aiosqlite.Connection) -> dict[str, dict[str, Any]]:
+async def load(conn: Reader) -> dict[str, dict[str, Any]]:
     """Every app by DID, for the server's in-memory table (reloaded when revision 'apps' moves)."""
     async with conn.execute(f"SELECT {_COLUMNS} FROM apps") as cur:
         return {r["did"]: dict(zip(r.keys(), r, strict=True)) for r in await cur.fetchall()}

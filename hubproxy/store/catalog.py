@@ -11,11 +11,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiosqlite
 import orjson
 
 from hubproxy.store.clock import now_ms
 from hubproxy.store.ops import Op
+from hubproxy.store.reader import Reader
 
 PROVIDER_COLUMNS = (
     "name", "type", "base_url", "headers", "api_version", "connect_timeout_s",
@@ -72,7 +72,7 @@ def read(conn: sqlite3.Connection) -> Rows:
         conn.execute("COMMIT")
 
 
-async def read_async(conn: aiosqlite.Connection) -> Rows:
+async def read_async(conn: Reader) -> Rows:
     """Everything, through the server's reader. Not one transaction (the reader is shared):
     a change made between two of these reads bumps the revision again, and is reloaded."""
     raw: dict[str, Sequence[Any]] = {}

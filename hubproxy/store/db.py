@@ -9,6 +9,7 @@ import aiosqlite
 
 from hubproxy.config import DatabaseSettings
 from hubproxy.store.accounts import KEY_SETTINGS, USER_LIMITS
+from hubproxy.store.reader import Reader
 
 _PRAGMAS = (
     "PRAGMA journal_mode = WAL",  # readers never block the writer, nor it them
@@ -47,12 +48,12 @@ def _prepare(execute: Any, busy_timeout_ms: int) -> None:
         execute(pragma)
 
 
-async def revisions(conn: aiosqlite.Connection) -> dict[str, int]:
+async def revisions(conn: Reader) -> dict[str, int]:
     async with conn.execute("SELECT name, value FROM revisions") as cur:
         return {str(r[0]): int(r[1]) for r in await cur.fetchall()}
 
 
-async def active_keys(conn: aiosqlite.Connection) -> list[dict[str, Any]]:
+async def active_keys(conn: Reader) -> list[dict[str, Any]]:
     """Every key that is not revoked, with its owner, its scope and both their limits."""
     sql = (
         "SELECT k.id, k.key_hash, u.id AS user_id, u.name AS user_name, u.role, "
@@ -65,7 +66,7 @@ async def active_keys(conn: aiosqlite.Connection) -> list[dict[str, Any]]:
 
 
 async def key_spend(
-    conn: aiosqlite.Connection, day_start: int, month_start: int
+    conn: Reader, day_start: int, month_start: int
 ) -> tuple[dict[int, tuple[int, int]], int]:
     """Each key's credits spent since `day_start` and since `month_start` (by its calls'
     creation times; the day lies within the month), and the last ledger id, read in one
@@ -86,7 +87,7 @@ async def key_spend(
 
 
 async def key_debits(
-    conn: aiosqlite.Connection, after: int, source: str
+    conn: Reader, after: int, source: str
 ) -> tuple[list[tuple[int, int, int]], int]:
     """(key id, the call's created_at, credits) of the debits after ledger id `after` that
     another process wrote (what other servers spent on each key), and the ledger id read up
@@ -102,20 +103,20 @@ async def key_debits(
     return rows, max(last, after)
 
 
-async def _last_ledger_id(conn: aiosqlite.Connection) -> int:
+async def _last_ledger_id(conn: Reader) -> int:
     async with conn.execute("SELECT coalesce(max(id), 0) FROM credit_ledger") as cur:
         row = await cur.fetchone()
     return int(row[0]) if row else 0
 
 
-async def key_settings(conn: aiosqlite.Connection, key_id: int) -> dict[str, Any] | None:
+async def key_settings(conn: Reader, key_id: int) -> dict[str, Any] | None:
     """One key's scope and limits, with its owner's name (accounts.KEY_SETTINGS)."""
     async with conn.execute(KEY_SETTINGS, (key_id,)) as cur:
         row = await cur.fetchone()
     return None if row is None else dict(zip(row.keys(), row, strict=True))
 
 
-async def user_limits(conn: aiosqlite.Connection, name: str) -> dict[str, Any] | None:
+async def user_limits(conn: Reader, name: str) -> dict[str, Any] | None:
     async with conn.execute(USER_LIMITS, (name,)) as cur:
         row = await cur.fetchone()
     return None if row is None else dict(zip(row.keys(), row, strict=True))

@@ -56,28 +56,40 @@ class Journal:
         os.close(self._fd)
 
 
-def replay(conn: sqlite3.Connection, path: Path) -> int:
-    """Apply what a journal left by a previous run holds, then empty it; returns how many
-    units were read back. Each unit commits on its own, and applying one already in the
-    database changes nothing (a finished row is not rewritten, a debit exists once per call).
-    A torn last line (the process died while writing it, before its client was answered) is
-    skipped."""
+def units(path: Path) -> list[list[Op]]:
+    """The units a journal left by a previous run holds, in order. A torn last line (the
+    process died while writing it, before its client was answered) is skipped."""
     if not path.exists():
-        return 0
-    applied = 0
+        return []
+    found: list[list[Op]] = []
     with path.open("rb") as f:
         for number, line in enumerate(f, 1):
             try:
-                ops = [(sql, params) for sql, params in orjson.loads(line)]
+                found.append([(sql, params) for sql, params in orjson.loads(line)])
             except (orjson.JSONDecodeError, TypeError, ValueError):
                 log.warning("journal_line_unreadable", path=str(path), line=number)
-                continue
-            try:
-                apply(conn, ops)
-                applied += 1
-            except sqlite3.IntegrityError:
-                pass  # committed before the crash: its debit is there already
-    os.truncate(path, 0)
+    return found
+
+
+def replayed(path: Path, applied: int) -> None:
+    """Empty the journal once its units are in the database (or were there already)."""
+    if path.exists():
+        os.truncate(path, 0)
     if applied:
         log.info("journal_replayed", path=str(path), units=applied)
+
+
+def replay(conn: sqlite3.Connection, path: Path) -> int:
+    """Apply what a journal left by a previous run holds (into SQLite), then empty it;
+    returns how many units were read back. Each unit commits on its own, and applying one
+    already in the database changes nothing (a finished row is not rewritten, a debit exists
+    once per call). store/postgres/writer.replay is PostgreSQL's."""
+    applied = 0
+    for ops in units(path):
+        try:
+            apply(conn, ops)
+            applied += 1
+        except sqlite3.IntegrityError:
+            pass  # committed before the crash: its debit is there already
+    replayed(path, applied)
     return applied

@@ -6,10 +6,9 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-import aiosqlite
-
 from hubproxy.store.clock import now_ms
 from hubproxy.store.ops import Op
+from hubproxy.store.reader import Reader
 
 _ENTRY = (
     "INSERT INTO credit_ledger (user_id, kind, amount, call_id, source, note, created_at, "
@@ -72,7 +71,7 @@ def meter_accepted(ledger_id: int) -> Op:
     return "UPDATE meter_cursor SET ledger_id = ? WHERE name = 'webhook'", (ledger_id,)
 
 
-async def snapshot(conn: aiosqlite.Connection) -> tuple[dict[int, int], int]:
+async def snapshot(conn: Reader) -> tuple[dict[int, int], int]:
     """Every balance and the last ledger id, read in one transaction so they agree."""
     await conn.execute("BEGIN")
     try:
@@ -85,20 +84,20 @@ async def snapshot(conn: aiosqlite.Connection) -> tuple[dict[int, int], int]:
     return balances, int(row[0]) if row else 0
 
 
-async def tail(conn: aiosqlite.Connection, after: int, source: str) -> list[tuple[int, int, int]]:
+async def tail(conn: Reader, after: int, source: str) -> list[tuple[int, int, int]]:
     """(id, user_id, amount) of ledger rows after `after` that another process wrote."""
     sql = "SELECT id, user_id, amount FROM credit_ledger WHERE id > ? AND source <> ? ORDER BY id"
     async with conn.execute(sql, (after, source)) as cur:
         return [(int(r[0]), int(r[1]), int(r[2])) for r in await cur.fetchall()]
 
 
-async def rates(conn: aiosqlite.Connection) -> list[dict[str, Any]]:
+async def rates(conn: Reader) -> list[dict[str, Any]]:
     sql = f"SELECT provider, model, type, {', '.join(RATE_COLUMNS)} FROM model_rates"
     async with conn.execute(sql) as cur:
         return [dict(zip(r.keys(), r, strict=True)) for r in await cur.fetchall()]
 
 
-async def meter_pending(conn: aiosqlite.Connection, limit: int) -> list[dict[str, Any]]:
+async def meter_pending(conn: Reader, limit: int) -> list[dict[str, Any]]:
     """The next usage events the webhook has not accepted, oldest first. Each carries its
     idempotency key (the call id): a receiver drops a key it has seen."""
     async with conn.execute("SELECT ledger_id FROM meter_cursor WHERE name = 'webhook'") as cur:
@@ -131,7 +130,7 @@ _GRANTS = (
 
 
 async def grants(
-    conn: aiosqlite.Connection, *, user_id: int | None, before: int | None, limit: int
+    conn: Reader, *, user_id: int | None, before: int | None, limit: int
 ) -> list[dict[str, Any]]:
     """Grants, refunds and adjustments, newest first, before ledger id `before` (a page's
     cursor): who got what, the note, and who gave it (the admin's name; None from the CLI)."""
@@ -158,7 +157,7 @@ def balance_of(conn: sqlite3.Connection, user_id: int) -> int:
     return int(found[0]) if found else 0
 
 
-async def grant_totals(conn: aiosqlite.Connection, user_id: int) -> tuple[int, int]:
+async def grant_totals(conn: Reader, user_id: int) -> tuple[int, int]:
     """How many grants a user was given, and their sum (micro-credits)."""
     async with conn.execute(
         "SELECT count(*), coalesce(sum(amount), 0) FROM credit_ledger "
@@ -169,7 +168,7 @@ async def grant_totals(conn: aiosqlite.Connection, user_id: int) -> tuple[int, i
     return (int(row[0]), int(row[1])) if row is not None else (0, 0)
 
 
-async def meter_lag_s(conn: aiosqlite.Connection, now: int) -> float:
+async def meter_lag_s(conn: Reader, now: int) -> float:
     """Seconds since the oldest debit the meter webhook has not accepted; 0 when none waits."""
     sql = (
         "SELECT MIN(created_at) FROM credit_ledger WHERE kind = 'debit' AND id > "

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 Op = tuple[str, Sequence[Any]]  # one SQL statement and its parameters
@@ -56,3 +56,28 @@ def checkpoint(conn: sqlite3.Connection) -> None:
     """Copy the WAL back into the database file (PASSIVE: never waits for readers or the
     writer). Blocking: run it on a thread, with a connection of its own."""
     conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+
+
+class StoreWriter(Protocol):
+    """What the rest of the hub asks of the one writer, whichever backend: store/writer.py's
+    Writer (SQLite) and store/postgres/writer.py's PgWriter. Writer's docstrings say what
+    each method promises."""
+
+    error: Any  # a WriterDead once the writer has failed, else None
+    died: asyncio.Event
+    batches: int
+    on_commit: Callable[[int, float], None] | None
+
+    def submit(self, *ops: Op, key: str | None = None) -> None: ...
+    def commit(self, *ops: Op, replaces: str | None = None) -> asyncio.Future[None]: ...
+    def record(self, *ops: Op, replaces: str | None = None) -> asyncio.Future[None]: ...
+    def commit_queued(self) -> None: ...
+    def add_source(self, drain: Callable[[], list[Op]]) -> None: ...
+    async def flush(self) -> None: ...
+    async def flushed_within(self, max_age_s: float) -> None: ...
+    def start(self) -> None: ...
+    async def close(self) -> None: ...
+    @property
+    def depth(self) -> int: ...
+    @property
+    def alive(self) -> bool: ...

@@ -17,10 +17,9 @@ if it comes, is counted when it is recorded.
 
 from __future__ import annotations
 
-import sqlite3
-
 from hubproxy.store.clock import now_ms
 from hubproxy.store.ops import Op
+from hubproxy.store.reader import Reader
 from hubproxy.store.usage import DAY_MS, HOUR_MS, WATERMARK, Rollups
 
 SLACK_MS = 60_000
@@ -40,39 +39,42 @@ _HOURS_OF_DAY = (
 _DELETE = "DELETE FROM usage_rollups WHERE period = ? AND bucket = ?"
 
 
-def ops(conn: sqlite3.Connection) -> list[Op]:
-    """The writes that make the rollups whole again (and move the watermark to now). Blocking
-    reads on `conn`: call it at start, before the first request."""
+async def ops(reader: Reader, dialect: str = "sqlite") -> list[Op]:
+    """The writes that make the rollups whole again (and move the watermark to now), in
+    `dialect`'s spelling. Reads through `reader`: call it at start, before the first request."""
     now = now_ms()
-    row = conn.execute("SELECT finished_at FROM usage_watermark WHERE name = 'rollups'")
-    found = row.fetchone()
+    async with reader.execute(
+        "SELECT finished_at FROM usage_watermark WHERE name = 'rollups'"
+    ) as cur:
+        found = await cur.fetchone()
     since = (int(found[0]) if found else 0) - SLACK_MS
-    hours = sorted(
-        int(r[0])
-        for r in conn.execute(
-            f"SELECT DISTINCT created_at - created_at % {HOUR_MS} FROM model_calls "
-            f"WHERE finished_at >= ? AND {_COUNTED}",
-            (since,),
-        )
-    )
+    async with reader.execute(
+        f"SELECT DISTINCT created_at - created_at % {HOUR_MS} FROM model_calls "
+        f"WHERE finished_at >= ? AND {_COUNTED}",
+        (since,),
+    ) as cur:
+        hours = sorted(int(r[0]) for r in await cur.fetchall())
     days = sorted({hour - hour % DAY_MS for hour in hours})
-    sums = Rollups()
+    sums = Rollups(dialect)
     for hour in hours:
         start, end = hour, hour + HOUR_MS
-        for c in conn.execute(_CALLS, (f"{start - ID_SKEW_MS:012x}", f"{end:012x}", start, end)):
-            sums.add(
-                created_at=c["created_at"], user_id=c["user_id"] or 0,
-                api_key_id=c["api_key_id"] or 0, provider=c["provider"], model=c["model"],
-                failed=c["status"] == "failed", prompt_tokens=c["prompt_tokens"],
-                completion_tokens=c["completion_tokens"], credits=c["credits"],
-                duration_ms=c["duration_ms"] or 0, ttfb_ms=c["ttfb_ms"],
-            )  # fmt: skip
+        params = (f"{start - ID_SKEW_MS:012x}", f"{end:012x}", start, end)
+        async with reader.execute(_CALLS, params) as cur:
+            for c in await cur.fetchall():
+                sums.add(
+                    created_at=c["created_at"], user_id=c["user_id"] or 0,
+                    api_key_id=c["api_key_id"] or 0, provider=c["provider"], model=c["model"],
+                    failed=c["status"] == "failed", prompt_tokens=c["prompt_tokens"],
+                    completion_tokens=c["completion_tokens"], credits=c["credits"],
+                    duration_ms=c["duration_ms"] or 0, ttfb_ms=c["ttfb_ms"],
+                )  # fmt: skip
     recounted = set(hours)
     for day in days:
-        for h in conn.execute(_HOURS_OF_DAY, (day, day + DAY_MS)):
-            if h["bucket"] not in recounted:  # an hour left as it is adds to its day as it is
-                key = ("day", day, h["user_id"], h["api_key_id"], h["provider"], h["model"])
-                sums.merge(key, tuple(h)[5:])
+        async with reader.execute(_HOURS_OF_DAY, (day, day + DAY_MS)) as cur:
+            for h in await cur.fetchall():
+                if h["bucket"] not in recounted:  # an hour left as it is adds to its day
+                    key = ("day", day, h["user_id"], h["api_key_id"], h["provider"], h["model"])
+                    sums.merge(key, tuple(h)[5:])
     return [
         *((_DELETE, ("hour", hour)) for hour in hours),
         *((_DELETE, ("day", day)) for day in days),

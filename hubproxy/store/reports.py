@@ -10,9 +10,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import aiosqlite
-
 from hubproxy.money import format_amount
+from hubproxy.store.reader import Reader
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +50,7 @@ def iso(ms: int | None) -> str | None:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _call(row: aiosqlite.Row) -> dict[str, Any]:
+def _call(row: Any) -> dict[str, Any]:
     return {
         "id": row["id"],
         "request_id": row["request_id"],
@@ -93,7 +92,7 @@ def _where(f: CallFilter, cursor: str | None) -> tuple[str, list[Any]]:
 
 
 async def calls(
-    conn: aiosqlite.Connection, f: CallFilter, *, cursor: str | None, limit: int
+    conn: Reader, f: CallFilter, *, cursor: str | None, limit: int
 ) -> tuple[list[dict[str, Any]], str | None]:
     """One page of calls, newest first, after `cursor` (the last id of the previous page), and
     the cursor of the next page (None on the last one)."""
@@ -105,9 +104,7 @@ async def calls(
     return page, (page[-1]["id"] if len(rows) > limit else None)
 
 
-async def call(
-    conn: aiosqlite.Connection, call_id: str, user_id: int | None
-) -> dict[str, Any] | None:
+async def call(conn: Reader, call_id: str, user_id: int | None) -> dict[str, Any] | None:
     """One call by id; with `user_id`, only if it is that user's (else None, as if unknown)."""
     sql = _CALLS + " WHERE c.id = ?" + (" AND c.user_id = ?" if user_id is not None else "")
     params = (call_id,) if user_id is None else (call_id, user_id)
@@ -136,7 +133,7 @@ def csv_text(rows: list[dict[str, Any]], *, header: bool = False) -> str:
 
 
 async def csv_pages(
-    conn: aiosqlite.Connection, f: CallFilter, *, cursor: str | None, page_size: int
+    conn: Reader, f: CallFilter, *, cursor: str | None, page_size: int
 ) -> AsyncGenerator[str, None]:
     """Every matching call as CSV, page by page: the header with the first page, then one
     chunk per page, so an export of any size holds one page in memory."""
@@ -149,13 +146,13 @@ async def csv_pages(
             return
 
 
-async def user_by_name(conn: aiosqlite.Connection, name: str) -> dict[str, Any] | None:
+async def user_by_name(conn: Reader, name: str) -> dict[str, Any] | None:
     async with conn.execute("SELECT id, name, role FROM users WHERE name = ?", (name,)) as cur:
         row = await cur.fetchone()
     return None if row is None else {"id": row["id"], "name": row["name"], "role": row["role"]}
 
 
-async def users(conn: aiosqlite.Connection) -> list[dict[str, Any]]:
+async def users(conn: Reader) -> list[dict[str, Any]]:
     """Every user with the number of keys they hold that are not revoked."""
     sql = (
         "SELECT u.id, u.name, u.role, u.created_at, (SELECT count(*) FROM api_keys k "
@@ -170,7 +167,7 @@ async def users(conn: aiosqlite.Connection) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
-async def rates(conn: aiosqlite.Connection) -> list[dict[str, Any]]:
+async def rates(conn: Reader) -> list[dict[str, Any]]:
     """Every rate as stored (decimal strings of credits), by model."""
     sql = (
         "SELECT provider, model, type, input, output, cached_input, per_image, "
@@ -189,7 +186,7 @@ async def rates(conn: aiosqlite.Connection) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
-async def keys(conn: aiosqlite.Connection, user_id: int) -> list[dict[str, Any]]:
+async def keys(conn: Reader, user_id: int) -> list[dict[str, Any]]:
     """A user's keys, newest first: prefix and label only (the hash never leaves the store)."""
     sql = (
         "SELECT id, label, prefix, created_at, revoked_at FROM api_keys WHERE user_id = ? "
@@ -205,13 +202,13 @@ async def keys(conn: aiosqlite.Connection, user_id: int) -> list[dict[str, Any]]
     ]  # fmt: skip
 
 
-async def key_owner(conn: aiosqlite.Connection, key_id: int) -> int | None:
+async def key_owner(conn: Reader, key_id: int) -> int | None:
     async with conn.execute("SELECT user_id FROM api_keys WHERE id = ?", (key_id,)) as cur:
         row = await cur.fetchone()
     return None if row is None else int(row[0])
 
 
-async def grants(conn: aiosqlite.Connection, user_id: int, limit: int) -> list[dict[str, Any]]:
+async def grants(conn: Reader, user_id: int, limit: int) -> list[dict[str, Any]]:
     """A user's ledger entries that people made (grants, adjustments, refunds), newest first."""
     sql = (
         "SELECT id, kind, amount, note, created_at FROM credit_ledger "

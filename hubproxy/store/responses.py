@@ -7,11 +7,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import aiosqlite
 import orjson
 
 from hubproxy.store.clock import now_ms
 from hubproxy.store.ops import Op
+from hubproxy.store.reader import Reader
 
 DAY_MS = 86_400_000
 MAX_DEPTH = 100  # the most earlier turns a previous_response_id chain brings back
@@ -68,7 +68,7 @@ def prune(keep_days: int, now: int | None = None) -> Op:
     return "DELETE FROM responses WHERE created_at < ?", (cutoff,)
 
 
-async def get(reader: aiosqlite.Connection, response_id: str, user_id: int) -> Stored | None:
+async def get(reader: Reader, response_id: str, user_id: int) -> Stored | None:
     """The user's stored response, or None (unknown, pruned, or another user's)."""
     sql = (
         "SELECT id, user_id, model, previous_response_id, response, created_at "
@@ -85,7 +85,7 @@ async def get(reader: aiosqlite.Connection, response_id: str, user_id: int) -> S
 
 
 async def history(
-    reader: aiosqlite.Connection, response_id: str, user_id: int, max_depth: int = MAX_DEPTH
+    reader: Reader, response_id: str, user_id: int, max_depth: int = MAX_DEPTH
 ) -> list[Any] | None:
     """The items of the conversation up to and including `response_id` (each turn's input,
     then its output, oldest turn first), or None when `response_id` is not the user's. The

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import gzip
 import os
-import sqlite3
 from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,9 +23,9 @@ import orjson
 import structlog
 
 from hubproxy.config import DatabaseSettings
-from hubproxy.store import db
 from hubproxy.store.clock import now_ms
-from hubproxy.store.writer import Writer
+from hubproxy.store.ops import StoreWriter
+from hubproxy.store.reader import Reader
 
 BATCH = 500
 INTERVAL_S = 3600.0
@@ -41,9 +40,12 @@ def archive_dir(settings: DatabaseSettings) -> Path:
 
 
 class Retention:
-    def __init__(self, settings: DatabaseSettings, writer: Writer, *, batch: int = BATCH) -> None:
+    def __init__(
+        self, settings: DatabaseSettings, writer: StoreWriter, reader: Reader, *, batch: int = BATCH
+    ) -> None:
         self._settings = settings
         self._writer = writer
+        self._reader = reader
         self._batch = batch
         self._dir = archive_dir(settings)
 
@@ -59,30 +61,25 @@ class Retention:
     async def once(self, now: int | None = None) -> int:
         """Archive and delete every finished call older than the cutoff; how many."""
         cutoff = (now_ms() if now is None else now) - self._settings.keep_calls_days * _DAY_MS
-        conn = await asyncio.to_thread(db.connect, self._settings)
-        try:
-            total = 0
-            while True:
-                rows = await asyncio.to_thread(_read, conn, f"{max(cutoff, 0):012x}", self._batch)
-                if not rows:
-                    break
-                await asyncio.to_thread(_archive, self._dir, rows)
-                ids = [row["id"] for row in rows]
-                marks = ", ".join("?" * len(ids))
-                sql = f"DELETE FROM model_calls WHERE id IN ({marks}) AND status <> 'processing'"
-                await self._writer.commit((sql, ids))
-                total += len(rows)
-                if len(rows) < self._batch:
-                    break
-        finally:
-            conn.close()
+        total = 0
+        while True:
+            async with self._reader.execute(
+                _SELECT, (f"{max(cutoff, 0):012x}", self._batch)
+            ) as cur:
+                rows = [dict(row) for row in await cur.fetchall()]
+            if not rows:
+                break
+            await asyncio.to_thread(_archive, self._dir, rows)
+            ids = [row["id"] for row in rows]
+            marks = ", ".join("?" * len(ids))
+            sql = f"DELETE FROM model_calls WHERE id IN ({marks}) AND status <> 'processing'"
+            await self._writer.commit((sql, ids))
+            total += len(rows)
+            if len(rows) < self._batch:
+                break
         if total:
             log.info("calls_archived", rows=total, directory=str(self._dir))
         return total
-
-
-def _read(conn: sqlite3.Connection, cutoff_id: str, limit: int) -> list[dict[str, Any]]:
-    return [dict(row) for row in conn.execute(_SELECT, (cutoff_id, limit))]
 
 
 def _archive(directory: Path, rows: list[dict[str, Any]]) -> None:

@@ -14,11 +14,11 @@ import functools
 import math
 from typing import Any
 
-import aiosqlite
 import orjson
 
 from hubproxy.store.clock import now_ms
 from hubproxy.store.ops import Op
+from hubproxy.store.reader import Reader
 
 BUCKETS = 64
 HOUR_MS = 3_600_000
@@ -61,10 +61,12 @@ WATERMARK = "UPDATE usage_watermark SET finished_at = ? WHERE name = 'rollups'"
 class Rollups:
     """Finished calls' usage, merged in memory until the writer's next batch drains it into
     one upsert per (period, user, key, model), at a fraction of a statement per call. Each
-    drain moves the watermark too, in the same transaction."""
+    drain moves the watermark too, in the same transaction. `dialect` ("sqlite" or
+    "postgres") picks how the upserts spell the merge of the histograms."""
 
-    def __init__(self) -> None:
+    def __init__(self, dialect: str = "sqlite") -> None:
         self._pending: dict[Key, list[Any]] = {}
+        self._upsert = _upsert_postgres if dialect == "postgres" else _upsert
 
     def add(
         self,
@@ -104,12 +106,13 @@ class Rollups:
         pending, self._pending = self._pending, {}
         if not pending:
             return []
-        return [*(_upsert(key, acc) for key, acc in pending.items()), (WATERMARK, (now_ms(),))]
+        upserts = [self._upsert(key, acc) for key, acc in pending.items()]
+        return [*upserts, (WATERMARK, (now_ms(),))]
 
     def ops(self) -> list[Op]:
         """The inserts of what was gathered, for periods rebuilt from scratch (no watermark)."""
         pending, self._pending = self._pending, {}
-        return [_upsert(key, acc) for key, acc in pending.items()]
+        return [self._upsert(key, acc) for key, acc in pending.items()]
 
     def merge(self, key: Key, row: Any) -> None:
         """Add a stored rollup row (requests ... credits, then the two histograms as JSON
@@ -162,6 +165,32 @@ def _upsert_sql(durations: int, ttfbs: int) -> str:
     )
 
 
+def _upsert_postgres(key: Key, acc: list[Any]) -> Op:
+    """PostgreSQL's upsert: the delta's whole histograms, added element by element to the
+    stored ones (jsonb), so that every instance merges into the same rows."""
+    return _UPSERT_POSTGRES, [*key, *acc[:5], _array(acc[5]), _array(acc[6])]
+
+
+def _merged(column: str) -> str:
+    return (
+        f"(SELECT jsonb_agg(a.n::bigint + b.n::bigint ORDER BY a.i)::text "
+        f"FROM jsonb_array_elements_text(usage_rollups.{column}::jsonb) WITH ORDINALITY "
+        f"AS a(n, i) JOIN jsonb_array_elements_text(excluded.{column}::jsonb) WITH ORDINALITY "
+        "AS b(n, i) ON a.i = b.i)"
+    )
+
+
+_SUMS = ("requests", "errors", "prompt_tokens", "completion_tokens", "credits")
+_UPSERT_POSTGRES = (
+    "INSERT INTO usage_rollups (period, bucket, user_id, api_key_id, provider, model, "
+    "requests, errors, prompt_tokens, completion_tokens, credits, duration_hist, "
+    "ttfb_hist) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (period, bucket, user_id, api_key_id, provider, model) DO UPDATE SET "
+    + "".join(f"{c} = usage_rollups.{c} + excluded.{c}, " for c in _SUMS)
+    + f"duration_hist = {_merged('duration_hist')}, ttfb_hist = {_merged('ttfb_hist')}"
+)
+
+
 def _array(hist: dict[int, int]) -> str:
     counts = [0] * BUCKETS
     for index, count in hist.items():
@@ -181,7 +210,7 @@ LABELS = {"model": "model", "key": "key_id", "user": "user_id"}
 
 
 async def report(
-    conn: aiosqlite.Connection,
+    conn: Reader,
     *,
     group_by: str,
     start_ms: int,

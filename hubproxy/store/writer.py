@@ -30,7 +30,32 @@ class WriterDead(RuntimeError):
     """The writer stopped on an error it cannot recover from: nothing more will be committed."""
 
 
-class Writer:
+class SharedFlush:
+    """flushed_within(), for both writers: flushes that callers share. A writer's flush()
+    sets `_flushed_at` to the loop time it started once it has finished."""
+
+    _flushed_at: float | None = None  # loop time the last finished flush started
+    _sharing: asyncio.Future[None] | None = None  # the flush callers share
+
+    async def flush(self) -> None:
+        raise NotImplementedError
+
+    async def flushed_within(self, max_age_s: float) -> None:
+        """Wait until what was queued up to `max_age_s` ago is committed: at once if a flush
+        that recent has finished, else with the flush under way, else with a new one. However
+        many callers ask, there is at most one flush a `max_age_s` for them, and they share
+        it (views polled by many clients must not cost a transaction each)."""
+        loop = asyncio.get_running_loop()
+        if self._sharing is None or self._sharing.done():
+            last = self._flushed_at
+            if last is not None and loop.time() - last < max_age_s:
+                return
+            self._sharing = loop.create_task(self.flush(), name="hubproxy-writer-flush")
+            self._sharing.add_done_callback(_retrieved)  # each caller got it, or has gone
+        await asyncio.shield(self._sharing)
+
+
+class Writer(SharedFlush):
     """Writes queue here without waiting. Everything queued when the writer runs is one batch
     and one commit (group commit). `commit()` lets a caller wait until its writes are durable,
     which is what releasing a call's final bytes waits for; such a write wakes the writer at
@@ -163,20 +188,6 @@ class Writer:
         self._due = self._flushing = True
         await self.commit()
         self._flushed_at = started
-
-    async def flushed_within(self, max_age_s: float) -> None:
-        """Wait until what was queued up to `max_age_s` ago is committed: at once if a flush
-        that recent has finished, else with the flush under way, else with a new one. However
-        many callers ask, there is at most one flush a `max_age_s` for them, and they share
-        it (views polled by many clients must not cost a transaction each)."""
-        loop = asyncio.get_running_loop()
-        if self._sharing is None or self._sharing.done():
-            last = self._flushed_at
-            if last is not None and loop.time() - last < max_age_s:
-                return
-            self._sharing = loop.create_task(self.flush(), name="hubproxy-writer-flush")
-            self._sharing.add_done_callback(_retrieved)  # each caller got it, or has gone
-        await asyncio.shield(self._sharing)
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="hubproxy-writer")

@@ -25,6 +25,8 @@ from hubproxy.store.ops import apply
 from tests.conftest import Hub, HubFactory, add_key, make_settings
 from tests.fakes.openai_upstream import FakeOpenAI
 
+BACKENDS = ("sqlite", "postgres")  # the hub tests here run on both (tests/conftest.py)
+
 CANARY = "sk-CANARY-7f3e9a1c5b2d4e6f8a0b"
 KEY_HEX = bytes(range(32)).hex()
 

@@ -14,6 +14,8 @@ from hubproxy import config
 from hubproxy.cli.main import main
 from tests.conftest import Hub, HubFactory, add_key, make_settings
 
+BACKENDS = ("sqlite", "postgres")  # the hub tests here run on both (tests/conftest.py)
+
 MESSAGES = [{"role": "user", "content": "hi"}]
 CHAT = {"model": "demo/echo", "messages": MESSAGES}
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import orjson
 
-from hubproxy.api.state import WRITER
+from hubproxy.api.state import READER, WRITER
 from hubproxy.store import backup, retention
 from hubproxy.store.clock import now_ms
 from tests.conftest import HubFactory
@@ -73,7 +73,7 @@ async def test_retention_archives_then_deletes_in_short_batches(
     writer = hub.app[WRITER]
     held: list[float] = []
     writer.on_commit = lambda units, seconds: held.append(seconds)
-    job = retention.Retention(hub.settings.database, writer)
+    job = retention.Retention(hub.settings.database, writer, hub.app[READER])
     # The server's own retention task (at start, then hourly) may take a batch of these
     # meanwhile; between them every old row is archived once and deleted.
     assert 0 < await job.once() <= 3000

@@ -47,7 +47,8 @@ class Store:
     writer: AnyWriter
     _sqlite: sqlite3.Connection | None = None
     _pg: asyncpg.Connection | None = None
-    url: str = ""
+    url: str = ""  # PostgreSQL's database
+    path: str = ""  # SQLite's file
 
     async def rows(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
         """Read through a connection of its own, as another reader would (`?` placeholders)."""
@@ -102,7 +103,7 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
         sqlite_writer = Writer(conn)
         sqlite_writer.start()
         reader = db.connect(settings)
-        yield Store("sqlite", sqlite_writer, _sqlite=reader)
+        yield Store("sqlite", sqlite_writer, _sqlite=reader, path=str(settings.path))
         await sqlite_writer.close()
         reader.close()
         return

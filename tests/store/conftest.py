@@ -1,5 +1,5 @@
-"""The store tests' fixtures: `store` runs a test on each backend (`pg_template` is the
-session's, in tests/conftest.py)."""
+"""The store tests' fixtures: `store` runs a test on each backend (pg_template comes from
+tests/conftest.py, once per session)."""
 
 from tests.store.backends import store
 

@@ -4,10 +4,15 @@ that fails alone, a call debited once, balances kept by the ledger's trigger."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
+import orjson
 import pytest
 
-from hubproxy.store import accounts, calls, ledger
+from hubproxy.config import DatabaseSettings
+from hubproxy.store import accounts, calls, db, journal, ledger, usage
+from hubproxy.store.postgres import schema
+from hubproxy.store.postgres import writer as pg_writer
 from hubproxy.store.writer import WriterDead
 from tests.store.backends import Store
 
@@ -162,3 +167,57 @@ async def test_a_lost_connection_kills_the_postgres_writer_and_fails_its_waiters
     await asyncio.wait_for(store.writer.died.wait(), 5)
     with pytest.raises(WriterDead):
         store.writer.commit(ledger.entry(uid, "grant", 1, source=""))
+
+
+async def test_rollups_drained_by_two_instances_add_up_in_one_row(store: Store) -> None:
+    """Each instance drains its own sums into the same (period, bucket, …) rows: the upsert
+    adds the counts and the latency histograms, bucket by bucket."""
+    first, second = usage.Rollups(store.name), usage.Rollups(store.name)
+    call = {"created_at": 1_000, "user_id": 1, "api_key_id": 2, "provider": "p", "model": "m",
+            "prompt_tokens": 3, "completion_tokens": 4, "credits": 5, "ttfb_ms": None}  # fmt: skip
+    first.add(**call, failed=False, duration_ms=10)
+    second.add(**call, failed=True, duration_ms=10)
+    second.add(**call, failed=False, duration_ms=1000)
+    await store.writer.commit(*first.drain())
+    await store.writer.commit(*second.drain())
+    rows = await store.rows(
+        "SELECT period, requests, errors, credits, duration_hist FROM usage_rollups ORDER BY period"
+    )
+    assert [r[:4] for r in rows] == [("day", 3, 1, 15), ("hour", 3, 1, 15)]
+    for row in rows:
+        hist = orjson.loads(row[4])
+        assert len(hist) == usage.BUCKETS and sum(hist) == 3
+        assert hist[usage.bucket_of(10)] == 2 and hist[usage.bucket_of(1000)] == 1
+
+
+async def test_a_journal_replays_into_the_store_once(store: Store, tmp_path: Path) -> None:
+    uid = await user(store)
+    path = tmp_path / "hub.db.pending"
+    pending = journal.Journal(path)
+    pending.append([start_op("call-1", uid)])
+    pending.append([finish_op("call-1", uid, 7), ledger.debit(uid, "call-1", 7, "server-x")])
+    pending.close()
+    with path.open("ab") as f:
+        f.write(b'[["INSERT INTO')  # a torn last line: the process died writing it
+
+    async def replay() -> int:
+        if store.name == "sqlite":
+            conn = db.connect(DatabaseSettings(path=Path(store.path)))
+            try:
+                return journal.replay(conn, path)
+            finally:
+                conn.close()
+        conn = await schema.connect(store.url)
+        try:
+            return await pg_writer.replay(conn, path)
+        finally:
+            await conn.close()
+
+    assert await replay() == 2
+    assert path.read_bytes() == b""
+    pending = journal.Journal(path)  # the same units again, as if the file had not emptied
+    pending.append([finish_op("call-1", uid, 7), ledger.debit(uid, "call-1", 7, "server-x")])
+    pending.close()
+    await replay()
+    assert await store.rows("SELECT status, credits FROM model_calls") == [("success", 7)]
+    assert await store.value("SELECT sum(amount) FROM credit_ledger WHERE kind = 'debit'") == -7

@@ -12,16 +12,19 @@ retried after a pause, like SQLite's lock; a lost connection kills the writer.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import asyncpg
 import structlog
 
+from hubproxy.store import journal as journals
 from hubproxy.store.ops import Entry, Journal, Op
 from hubproxy.store.postgres.sql import to_postgres
-from hubproxy.store.writer import WriterDead
+from hubproxy.store.writer import SharedFlush, WriterDead
 
 log = structlog.get_logger("hubproxy.store")
 
@@ -51,7 +54,22 @@ async def apply(conn: asyncpg.Connection, ops: Sequence[Op]) -> None:
             i = j
 
 
-class PgWriter:
+async def replay(conn: asyncpg.Connection, path: Path) -> int:
+    """store/journal.replay, into PostgreSQL: each unit in its own transaction; one that was
+    committed before the crash fails on its unique debit (or finds its row finished) and
+    changes nothing."""
+    applied = 0
+    for ops in journals.units(path):
+        try:
+            await apply(conn, ops)
+            applied += 1
+        except asyncpg.IntegrityConstraintViolationError:
+            pass  # committed before the crash: its debit is there already
+    journals.replayed(path, applied)
+    return applied
+
+
+class PgWriter(SharedFlush):
     """See store/writer.py's Writer for the contract; the arguments mean the same."""
 
     def __init__(
@@ -121,8 +139,10 @@ class PgWriter:
         self._sources.append(drain)
 
     async def flush(self) -> None:
+        started = asyncio.get_running_loop().time()
         self._everything = True
         await self.commit()
+        self._flushed_at = started
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="hubproxy-pgwriter")
@@ -290,6 +310,12 @@ class PgWriter:
 
 
 def _failed(unit: tuple[Op, ...], exc: Exception) -> Exception:
+    """The error a failed unit's waiter gets: a broken constraint as sqlite3.IntegrityError,
+    what the SQLite writer raises, so that callers (a 409 from the admin API) catch one."""
     statements = [op[0].split("(")[0].strip() for op in unit]
     log.error("write_failed", statements=statements, error=str(exc))
+    if isinstance(exc, asyncpg.IntegrityConstraintViolationError):
+        conflict = sqlite3.IntegrityError(str(exc))
+        conflict.__cause__ = exc
+        return conflict
     return exc
