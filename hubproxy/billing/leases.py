@@ -205,6 +205,8 @@ class Leases:
         self.leased.clear()
         try:
             await self.book.reclaim(now=now_ms(), instance=self.instance)
+        except Exception as exc:  # the database is gone: the leases expire by themselves
+            log.error("leases_not_given_back", error=repr(exc), expire_in_s=self.ttl_s)
         finally:
             await self.book.close()
 
