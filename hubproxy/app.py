@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from functools import partial
@@ -61,7 +62,7 @@ from hubproxy.gateway.flight import Books
 from hubproxy.gateway.upstream import Upstreams
 from hubproxy.limits import Budgets, KeyScopes, RateLimits
 from hubproxy.limits.budgets import day_start, month_start
-from hubproxy.store import calls, db, ledger, rebuild, retention, usage
+from hubproxy.store import calls, db, journal, ledger, rebuild, retention, usage
 from hubproxy.store.backend import Store, open_store
 from hubproxy.store.clock import now_ms
 from hubproxy.store.ops import Op
@@ -156,8 +157,9 @@ async def _open(app: web.Application, opened: AsyncExitStack) -> None:
     credits.load(*await ledger.snapshot(reader))
     if store.url is not None and credits.enabled:  # several instances may share the balances
         book = LeaseStore(await schema.connect(store.url))
-        credits.leases = Leases(book, instance=credits.source)
+        credits.leases = Leases(book, instance=_lease_holder(settings))
         leased.append(credits.leases)
+        await credits.leases.recover()  # what this instance leased before a crash
     catalog = app[CATALOG]
     catalog.report = writer.submit  # credential state changes, for `credentials list`
     await catalog.load(reader, strict=True)  # a credential that does not open stops the start
@@ -234,6 +236,14 @@ async def reload(app: web.Application, new: Settings) -> list[str]:
         changed.append("limits")
     app[CURRENT][0] = new
     return changed
+
+
+def _lease_holder(settings: Settings) -> str:
+    """The name this instance holds credit leases under: the same across its restarts (so
+    that it takes back what it leased before a crash at once) and never another live
+    instance's (its journal, locked while it runs, is its own)."""
+    where = journal.path_for(settings.database.path).resolve()
+    return f"{socket.gethostname()}:{where}"
 
 
 async def _give_back(leased: list[Leases]) -> None:

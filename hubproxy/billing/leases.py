@@ -191,6 +191,12 @@ class Leases:
             except Exception:
                 log.exception("lease_upkeep_failed")
 
+    async def recover(self) -> int:
+        """At start, before serving: give back what a previous run under this instance's name
+        leased (it crashed: it holds nothing now). The journal's replay, done before, took its
+        committed calls' costs out of those leases first. Returns how many were given back."""
+        return await self.book.reclaim(now=now_ms(), instance=self.instance)
+
     async def on_dead(self, instances: list[str]) -> None:
         """Instances found dead (their heartbeats stopped): their leases go back at once,
         without waiting for them to expire (instances.Instance.on_dead's hook)."""

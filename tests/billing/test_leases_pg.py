@@ -283,3 +283,19 @@ async def test_an_instance_that_cannot_renew_stops_admitting_against_its_lease(
     pending = node.credits.admit(uid, "p", "m", "chat", dict(BODY))
     assert not isinstance(pending, Hold)  # it has to lease again, as any call short of lease
     await node.stop()
+
+
+async def test_an_instance_restarted_under_its_name_takes_back_what_it_leased_before(
+    db: tuple[str, asyncpg.Connection],
+) -> None:
+    url, conn = db
+    uid = await new_user(conn, "ada", 6 * HOLD)
+    before = await instance(url, "host:/var/lib/hub.db.pending", slice_amount=6 * HOLD)
+    await before.admit(uid)
+    await before.crash()  # kill -9: its lease stays, unexpired
+    after = await instance(url, "host:/var/lib/hub.db.pending", slice_amount=6 * HOLD)
+    assert await after.leases.recover() == 1  # at start, before serving
+    assert (await money(conn, uid))[1:3] == (0, 0)
+    for _ in range(6):  # the whole balance, at once: no wait for the old lease's expiry
+        await after.admit(uid)
+    await after.stop()
