@@ -1,51 +1,30 @@
-"""A throwaway PostgreSQL server for the tests: Debian's `postgresql` package, run by the
-test session from a temporary data directory on a free loopback port, stopped at the end.
-
-PostgreSQL refuses to run as root: as root, the cluster belongs to the `postgres` system user
-(the package creates it) and its commands run through `runuser`. Every wait is bounded. When
-no server can be started, the tests that need one fail with the reason under CI (CI=true),
-and are skipped with it elsewhere.
-"""
+"""The tests' PostgreSQL: one throwaway cluster per session (tests/pgcluster.py). When no
+server can be started, the tests that need one fail with the reason under CI (CI=true), and
+are skipped with it elsewhere."""
 
 from __future__ import annotations
 
-import glob
 import os
-import shutil
-import socket
-import subprocess
-import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
-_START_TIMEOUT_S = 30
+from tests.pgcluster import Server, Unavailable, cluster
+
+__all__ = ["Server", "pg_server"]
 
 
-@dataclass(frozen=True)
-class Server:
-    host: str
-    port: int
-    user: str
-
-    def url(self, database: str) -> str:
-        return f"postgresql://{self.user}@{self.host}:{self.port}/{database}"
-
-
-def _bindir() -> Path | None:
-    found = shutil.which("initdb")
-    if found:
-        return Path(found).resolve().parent
-    versions = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-    return Path(versions[-1]).parent if versions else None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[Server]:
+    try:
+        running = cluster()
+        server = running.__enter__()
+    except Unavailable as exc:
+        _unavailable(str(exc))
+    try:
+        yield server
+    finally:
+        running.__exit__(None, None, None)
 
 
 def _unavailable(reason: str) -> None:
@@ -53,72 +32,3 @@ def _unavailable(reason: str) -> None:
     if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
         pytest.fail(message, pytrace=False)
     pytest.skip(message)
-
-
-def _run(cmd: list[str], as_user: str | None) -> subprocess.CompletedProcess[str]:
-    if as_user is not None:
-        cmd = ["runuser", "-u", as_user, "--", *cmd]
-    return subprocess.run(
-        cmd, capture_output=True, text=True, timeout=_START_TIMEOUT_S, check=False
-    )
-
-
-@pytest.fixture(scope="session")
-def pg_server() -> Iterator[Server]:
-    bindir = _bindir()
-    if bindir is None:
-        _unavailable("initdb was not found")
-        raise AssertionError("unreachable")
-    as_user = "postgres" if os.geteuid() == 0 else None
-    root = Path(tempfile.mkdtemp(prefix="hubproxy-pg-"))
-    data = root / "data"
-    if as_user is not None:
-        shutil.chown(root, user=as_user)
-    init = _run(
-        [
-            str(bindir / "initdb"),
-            "-D",
-            str(data),
-            "-A",
-            "trust",
-            "-U",
-            "hubproxy",
-            "-E",
-            "UTF8",
-            "--no-sync",
-        ],
-        as_user,
-    )
-    if init.returncode != 0:
-        shutil.rmtree(root, ignore_errors=True)
-        _unavailable(f"initdb failed: {init.stderr.strip()[-400:]}")
-    port = _free_port()
-    options = f"-p {port} -k {root} -h 127.0.0.1 -F -c full_page_writes=off"
-    start = _run(
-        [
-            str(bindir / "pg_ctl"),
-            "-D",
-            str(data),
-            "-l",
-            str(root / "log"),
-            "-o",
-            options,
-            "-w",
-            "-t",
-            str(_START_TIMEOUT_S),
-            "start",
-        ],
-        as_user,
-    )
-    if start.returncode != 0:
-        log = (root / "log").read_text(errors="replace")[-400:] if (root / "log").exists() else ""
-        shutil.rmtree(root, ignore_errors=True)
-        _unavailable(f"pg_ctl start failed: {start.stderr.strip()[-200:]} {log}")
-    try:
-        yield Server(host="127.0.0.1", port=port, user="hubproxy")
-    finally:
-        _run(
-            [str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "-t", "10", "stop"],
-            as_user,
-        )
-        shutil.rmtree(root, ignore_errors=True)

@@ -59,6 +59,34 @@ async def test_client_gets_first_chunk_before_upstream_finishes(
     assert rest.endswith(b"data: [DONE]\n\n")
 
 
+async def test_a_streams_head_goes_out_with_its_first_bytes(
+    hub: Hub, upstream: tuple[FakeOpenAI, str]
+) -> None:
+    """One write, not two: the client's first read holds the head and the first event,
+    even when the upstream's first event comes well after its head."""
+    fake, _ = upstream
+    payload = orjson.dumps(body("up/late"))
+    host, port = hub.url.removeprefix("http://").rsplit(":", 1)
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(
+            b"POST /v1/chat/completions HTTP/1.1\r\nHost: hub\r\n"
+            + f"Authorization: Bearer {hub.key}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(payload)}\r\n\r\n".encode()
+            + payload
+        )
+        await asyncio.wait_for(fake.first_sent.wait(), 5)  # the upstream answered its head
+        early = asyncio.ensure_future(reader.read(65536))
+        done, _ = await asyncio.wait([early], timeout=0.3)
+        assert not done, "the head went out alone, before any event"
+        fake.release.set()
+        first = await asyncio.wait_for(early, 5)
+        assert first.startswith(b"HTTP/1.1 200 OK\r\n")
+        assert b"text/event-stream" in first and b'data: {"id"' in first
+    finally:
+        writer.close()
+
+
 async def test_stream_headers_and_what_never_crosses(
     hub: Hub, upstream: tuple[FakeOpenAI, str]
 ) -> None:

@@ -47,3 +47,39 @@ async def test_every_key_limited_passes_the_429_on(
     assert len(fake.requests) == 2, "both keys were tried before giving up"
     [row] = hub.calls()
     assert row["status"] == "failed" and row["upstream_status"] == 429
+
+
+async def test_the_upstream_sees_hubproxys_user_agent_only(
+    hub_factory: HubFactory, upstream: tuple[FakeOpenAI, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake, base_url = upstream
+    monkeypatch.setenv("HUB_TEST_KEY_A", "sk-good-aaaaaaaaaaaa")
+    monkeypatch.setenv("HUB_TEST_KEY_B", "sk-good-bbbbbbbbbbbb")
+    hub = await hub_factory([provider(base_url)])
+    client = hub.openai()
+    await client.chat.completions.create(model="up/ok", messages=MESSAGES)
+    stream = await client.chat.completions.create(model="up/ok", messages=MESSAGES, stream=True)
+    async for _ in stream:
+        pass
+    for seen in fake.requests:
+        agents = [v for k, v in seen.headers.items() if k.lower() == "user-agent"]
+        assert agents == ["hubproxy/0.1"], "neither the client's agent nor aiohttp's"
+
+
+async def test_an_upstreams_cookies_are_never_sent_back(
+    hub_factory: HubFactory, upstream: tuple[FakeOpenAI, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fake sets a cookie with every stream (as Cloudflare does in front of OpenAI): a
+    gateway must not keep it and replay it on later calls, which may be other users'."""
+    fake, base_url = upstream
+    monkeypatch.setenv("HUB_TEST_KEY_A", "sk-good-aaaaaaaaaaaa")
+    monkeypatch.setenv("HUB_TEST_KEY_B", "sk-good-bbbbbbbbbbbb")
+    by_name = base_url.replace("127.0.0.1", "localhost")  # a name: a jar keeps its cookies
+    hub = await hub_factory([provider(by_name)])
+    client = hub.openai()
+    for _ in range(2):
+        stream = await client.chat.completions.create(model="up/ok", messages=MESSAGES, stream=True)
+        async for _ in stream:
+            pass
+    assert len(fake.requests) == 2
+    assert all("cookie" not in (k.lower() for k in seen.headers) for seen in fake.requests)

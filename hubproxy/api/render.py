@@ -19,6 +19,15 @@ SSE_HEADERS = {
 }
 
 
+class _Stream(web.StreamResponse):
+    """A streamed answer whose head goes out with its first bytes, in one write (aiohttp's
+    own Response does so for a whole answer): a send and a packet less per stream. The core
+    yields the head once the upstream has answered, and its first bytes follow as they
+    come; a stream that sends nothing has its head sent with its end."""
+
+    _send_headers_immediately = False  # aiohttp's switch (web_response.py), as Response sets it
+
+
 async def respond(
     request: web.Request,
     parts: AsyncGenerator[Part, None],
@@ -39,7 +48,7 @@ async def respond(
             **sse, **first.headers, "X-Request-Id": request[REQUEST_ID],
             "Server-Timing": server_timing(request),
         }  # fmt: skip
-        response = web.StreamResponse(status=200, headers=headers)
+        response = _Stream(status=200, headers=headers)
         await response.prepare(request)
         async for part in answer:
             if type(part) is bytes:

@@ -137,10 +137,12 @@ class Gateway:
                 translator = flight.translator = plan.translator()
                 yield Head({**_passed(resp.headers), **flight.headers()})
                 call, decoder = flight.call, RawChunks() if plan.raw else Decoder()
+                # Same format both ways: whole plain events pass as they came, undecoded.
+                whole_events = None if plan.raw else getattr(translator, "feed_chunk", None)
                 while chunk := await resp.readany():
                     if call.ttfb_ms is None:
                         call.first_byte()
-                    data, error = step(decoder, translator, chunk)
+                    data, error = step(decoder, translator, chunk, whole_events)
                     if data:
                         yield data
                     if error is not None:

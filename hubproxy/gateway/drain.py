@@ -11,8 +11,6 @@ upstream's transport is wrapped (`wrap`), at no cost beyond a flag while not dra
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
-from typing import Any
 
 from hubproxy.errors import HubError
 from hubproxy.gateway.transport import Outbound, Response, Transport
@@ -87,26 +85,37 @@ class _Reading:
         self.headers = inner.headers
         drain._open.add(self)
 
+    # readany and read each await the inner read themselves: a coroutine less a chunk.
     async def readany(self) -> bytes:
-        return await self._read(self._inner.readany())
-
-    async def read(self) -> bytes:
-        return await self._read(self._inner.read())
-
-    async def _read(self, reading: Coroutine[Any, Any, bytes]) -> bytes:
-        if self._cut:
-            reading.close()
-            raise Shutdown()
-        self._reading = True
+        self._begin()
         try:
-            return await reading
+            return await self._inner.readany()
         except asyncio.CancelledError:
-            task = self._task
-            if self._cut and task is not None and task.uncancel() == 0:
-                raise Shutdown() from None  # our own cancellation: the drain's deadline
+            self._interrupted()
             raise
         finally:
             self._reading = False
+
+    async def read(self) -> bytes:
+        self._begin()
+        try:
+            return await self._inner.read()
+        except asyncio.CancelledError:
+            self._interrupted()
+            raise
+        finally:
+            self._reading = False
+
+    def _begin(self) -> None:
+        if self._cut:
+            raise Shutdown()
+        self._reading = True
+
+    def _interrupted(self) -> None:
+        """A read was cancelled: by the drain's deadline (then Shutdown) or by anyone else."""
+        task = self._task
+        if self._cut and task is not None and task.uncancel() == 0:
+            raise Shutdown() from None  # our own cancellation: the drain's deadline
 
     def close(self) -> None:
         self._drain._open.discard(self)

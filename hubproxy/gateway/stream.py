@@ -7,6 +7,8 @@ before an error still goes out, followed by the error.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from hubproxy.errors import UpstreamError
 from hubproxy.providers.base import StreamTranslator
 from hubproxy.providers.sse import Decoder, Event
@@ -16,12 +18,24 @@ RAW_END = Event("end", None, b"")
 
 
 def step(
-    decoder: Decoder, translator: StreamTranslator, chunk: bytes
+    decoder: Decoder,
+    translator: StreamTranslator,
+    chunk: bytes,
+    whole_events: Callable[[bytes, list[bytes]], int] | None = None,
 ) -> tuple[bytes, Exception | None]:
-    """The client bytes for one upstream chunk, and the error that cut it short, if any."""
+    """The client bytes for one upstream chunk, and the error that cut it short, if any.
+
+    `whole_events` is the translator's shortcut for whole events that need no decoding
+    (OpenAIStream.feed_chunk): offered the chunk first when no event is half read, it takes
+    what it can of its start; the decoder and `feed` take the rest."""
     feed = translator.feed
     out: list[bytes] = []
     try:
+        if whole_events is not None and decoder.idle:
+            taken = whole_events(chunk, out)
+            if taken == len(chunk):
+                return out[0] if len(out) == 1 else b"".join(out), None
+            chunk = chunk[taken:]
         for event in decoder.feed(chunk):
             out.append(feed(event))
     except Exception as exc:

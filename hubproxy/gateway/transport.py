@@ -79,6 +79,12 @@ class HttpResponse:
         self._resp.close()
 
 
+# Sent with every request, in the request's own headers: aiohttp then adds no User-Agent of
+# its own, and takes its fast path (a session with default or skipped headers merges them
+# into every request's).
+USER_AGENT = "hubproxy/0.1"
+
+
 class HttpTransport:
     """aiohttp, over the process's one ClientSession, with one provider's timeouts. Redirects
     are never followed: an upstream that redirects is answered as it stands."""
@@ -94,7 +100,7 @@ class HttpTransport:
             resp = await self._session.post(
                 request.url,
                 data=request.body,
-                headers=request.headers,
+                headers={"User-Agent": USER_AGENT, **request.headers},
                 timeout=self._timeout,
                 allow_redirects=False,
             )

@@ -98,8 +98,9 @@ class Upstreams:
             connector=connector,
             timeout=aiohttp.ClientTimeout(total=None),
             auto_decompress=True,
-            skip_auto_headers=("User-Agent",),
-            headers={"User-Agent": "hubproxy/0.1"},
+            # Calls of every user share this session: an upstream's cookies (Cloudflare's,
+            # in front of OpenAI) must not be kept and sent with the next user's call.
+            cookie_jar=aiohttp.DummyCookieJar(),
         )
 
     async def close(self) -> None:

@@ -19,18 +19,36 @@ def day_start(ms: int) -> int:
     return ms - ms % DAY_MS
 
 
+class _Month:
+    """The bounds [start, end) of the last month asked about: every settled call asks, and
+    nearly always about the current month, which then costs no calendar arithmetic."""
+
+    __slots__ = ("end", "start")
+
+    def __init__(self) -> None:
+        self.start = self.end = 0
+
+    def bounds(self, ms: int) -> tuple[int, int]:
+        if not self.start <= ms < self.end:
+            d = datetime.fromtimestamp(ms / 1000, UTC)
+            year, month = (d.year + 1, 1) if d.month == 12 else (d.year, d.month + 1)
+            self.start = int(datetime(d.year, d.month, 1, tzinfo=UTC).timestamp() * 1000)
+            self.end = int(datetime(year, month, 1, tzinfo=UTC).timestamp() * 1000)
+        return self.start, self.end
+
+
+_month = _Month()
+
+
 def month_start(ms: int) -> int:
-    d = datetime.fromtimestamp(ms / 1000, UTC)
-    return int(datetime(d.year, d.month, 1, tzinfo=UTC).timestamp() * 1000)
+    return _month.bounds(ms)[0]
 
 
 def period_end(period: str, ms: int) -> int:
     """When the period (a 'day' or a 'month') that holds `ms` ends: the cap resets then."""
     if period == "day":
         return day_start(ms) + DAY_MS
-    d = datetime.fromtimestamp(ms / 1000, UTC)
-    year, month = (d.year + 1, 1) if d.month == 12 else (d.year, d.month + 1)
-    return int(datetime(year, month, 1, tzinfo=UTC).timestamp() * 1000)
+    return _month.bounds(ms)[1]
 
 
 class Spend:

@@ -26,6 +26,11 @@ class Decoder:
         self._data: list[bytes] = []
         self._event: str | None = None
 
+    @property
+    def idle(self) -> bool:
+        """No block is half read: the next chunk starts a new event."""
+        return not self._buf
+
     def feed(self, chunk: bytes) -> list[Event]:
         buf = self._buf + chunk if self._buf else chunk
         events: list[Event] = []

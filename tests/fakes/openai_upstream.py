@@ -8,6 +8,7 @@ The model name picks the behaviour:
   cut           streams two chunks, then drops the connection
   malformed     streams one good chunk, then one that is not JSON
   gated         streams one chunk, then waits for `release` before the rest
+  late          sends its head, then waits for `release` before the first chunk
   nousage       a normal answer without any usage (some servers do that)
   runningcut    every chunk carries the running usage so far (as vLLM's continuous_usage_stats
                 does), and the connection drops after the second word
@@ -104,8 +105,8 @@ class FakeOpenAI:
                         request.transport.abort()
                         return resp
                     await asyncio.sleep(3600)
-                if model == "gated" and i == 2:
-                    self.first_sent.set()
+                if (model == "gated" and i == 2) or (model == "late" and i == 0):
+                    self.first_sent.set()  # "late": only the head has gone out
                     await self.release.wait()
                 await resp.write(raw)
             await resp.write(b"data: [DONE]\n\n")

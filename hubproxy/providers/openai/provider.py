@@ -163,6 +163,74 @@ class OpenAIStream:
         self.text_chars += max(0, _size(data) - self._skeleton)
         return raw
 
+    def feed_chunk(self, chunk: bytes, out: list[bytes]) -> int:
+        """Take the leading whole events of `chunk` (read when no event was half read) that
+        need no decoder, their client bytes appended to `out`; returns how many bytes were
+        taken, for the decoder and `feed` to take the rest. The client gets the same bytes
+        and the call the same measure as from the decoder and `feed`.
+
+        Until the skeleton is learnt, simple events (one `data:` line) go to `feed` one by
+        one. Then the events up to the first that may carry usage, an error or [DONE] pass
+        undecoded if every one is plain (see `_plain`), as one run: a stream's reads often
+        hold many events, its tail with them."""
+        if self._skeleton >= 0:  # the common case first: the whole read is plain
+            passed = self._plain(chunk)
+            if passed is not None:
+                out.append(passed)
+                return len(chunk)
+        taken = 0
+        while self._skeleton < 0 and not self.finished:
+            end = chunk.find(b"\n\n", taken)
+            line = chunk[taken:end]
+            if end < 0 or not line.startswith(b"data: ") or b"\n" in line or b"\r" in line:
+                return taken
+            out.append(self.feed(Event(None, line[6:], chunk[taken : end + 2])))
+            taken = end + 2
+        if taken == len(chunk) or self.finished:
+            return taken
+        run = chunk[taken:] if taken else chunk
+        if taken and (passed := self._plain(run)) is not None:
+            out.append(passed)
+            return len(chunk)
+        stop = len(run)  # else the events before the first that may be special may pass
+        for marker in (b'"usage":{', b'"error"', b"[DONE]"):
+            at = run.find(marker, 0, stop)
+            if at >= 0:
+                stop = at
+        stop = run.rfind(b"\n\n", 0, stop) + 2  # the start of the event it is in
+        if stop < 2 or (passed := self._plain(run[:stop])) is None:
+            return taken
+        out.append(passed)
+        return taken + stop
+
+    def _plain(self, run: bytes) -> bytes | None:
+        """The client bytes of `run`, whole events that `feed` would pass on without parsing
+        (one `data: {...}` line each, ASCII, no usage but the null the tap cuts, no error),
+        its text measured; None if it is anything else."""
+        if (
+            not run.endswith(b"}\n\n")
+            or not run.startswith(b"data: {")
+            or not run.isascii()
+            or b"\r" in run
+            or b'"error"' in run
+        ):
+            return None
+        if self._strip:
+            run = run.replace(b',"usage":null', b"")
+            if b'"usage"' in run:
+                return None
+        elif run.count(b'"usage"') != run.count(b'"usage":null'):
+            return None
+        skeleton = self._skeleton
+        if run.find(b"\n") == len(run) - 2:  # one event: its one newline ends it
+            self.text_chars += max(0, len(run) - 8 - skeleton)
+            return run
+        sizes = _event_sizes(run)
+        if sizes is None:
+            return None
+        self.text_chars += sum(max(0, size - 6 - skeleton) for size in sizes)
+        return run
+
     def _parsed(self, data: bytes, raw: bytes) -> bytes:
         obj = loads(data, "stream data")
         if not isinstance(obj, dict):
@@ -197,6 +265,17 @@ class OpenAIStream:
 
     def end(self) -> bytes:
         return self._end
+
+
+def _event_sizes(run: bytes) -> list[int] | None:
+    """The length of each `data: {...}` line of `run`, whole events of one line each (it
+    starts and ends as one), or None if it is anything else. Every newline must end an event,
+    so that `}\n\ndata: {` is found exactly where one event ends and the next begins."""
+    lines = run.split(b"\n")  # line, "", line, "", ..., line, "", ""
+    events = lines[0:-1:2]
+    if any(lines[1::2]) or run.count(b"}\n\ndata: {") != len(events) - 1:
+        return None
+    return list(map(len, events))
 
 
 def _asking_usage(body: JSON, model: str, stream: bool) -> JSON:
