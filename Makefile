@@ -44,8 +44,11 @@ lint: $(DEV)
 	$(BIN)/ruff format --check hubproxy tests bench
 	$(BIN)/mypy
 
+# `make bench BACKEND=postgres`: the billed hubproxy on SQLite against PostgreSQL (one
+# instance, and three sharing a port); it starts its own cluster (apt-get install postgresql).
+BACKEND ?= sqlite
 bench: $(STAMP)
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench --backend $(BACKEND)
 
 clean:
 	rm -rf $(VENV) data

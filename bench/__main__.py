@@ -32,6 +32,13 @@ def _parser() -> argparse.ArgumentParser:
         choices=[s.name for s in plan.SCENARIOS],
         help="run only this scenario (repeatable)",
     )
+    p.add_argument(
+        "--backend",
+        choices=("sqlite", "postgres"),
+        default="sqlite",
+        help="postgres: the billed hubproxy on SQLite against one and three instances on a "
+        "PostgreSQL cluster the bench starts (issue #12)",
+    )
     p.add_argument("--chunks", type=int, default=20, help="chunks per streamed answer")
     p.add_argument("--upstream-delay-ms", type=float, default=0.0, help="pause between chunks")
     p.add_argument("--profile", type=Path, metavar="DIR", help="py-spy hubproxy's runs into DIR")
@@ -43,7 +50,11 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, _stop)
-    scenarios = [s for s in plan.SCENARIOS if not args.scenario or s.name in args.scenario]
+    scenarios = [
+        s
+        for s in plan.SCENARIOS
+        if s.backend == args.backend and (not args.scenario or s.name in args.scenario)
+    ]
     sizes = Sizes(scale=0.3 if args.quick else args.scale, chunks=max(args.chunks, 2))
     if args.profile:
         args.profile.mkdir(parents=True, exist_ok=True)
@@ -53,12 +64,16 @@ def main(argv: list[str] | None = None) -> int:
     notes: list[str] = []
     started = time.monotonic()
     try:
-        with stack.running(sizes.chunks, args.upstream_delay_ms, problems) as services:
+        with stack.running(
+            sizes.chunks, args.upstream_delay_ms, problems, args.backend
+        ) as services:
             pids = ", ".join(f"{name} {c.pid}" for name, c in services.services.items())
             print(f"services up ({pids}); {len(scenarios)} scenarios", flush=True)
             for scenario in scenarios:
                 _scenario(services, scenario, sizes, args.profile, results)
-            notes.append(_billed(services, results, sizes.chunks, problems))
+            notes += [
+                _billed(services, s, results, sizes.chunks, problems) for s in billing.SERVICES
+            ]
             notes.append(_exported(services, results, problems))
     except ChildError as exc:
         problems.insert(0, str(exc))
@@ -106,16 +121,18 @@ def _scenario(
         print(summary(profile, top=15), flush=True)
 
 
-def _billed(services: stack.Stack, results: list[Result], chunks: int, problems: list[str]) -> str:
-    """Whether the billed hubproxy debited what it served (a problem if not); "" if it was not
+def _billed(
+    services: stack.Stack, service: str, results: list[Result], chunks: int, problems: list[str]
+) -> str:
+    """Whether a billed hubproxy debited what it served (a problem if not); "" if it was not
     measured in this run."""
-    sent = sum(r.sent for r in results if plan.target(r.target).service == billing.SERVICE)
+    sent = sum(r.sent for r in results if plan.target(r.target).service == service)
     if not sent:
         return ""
     try:
-        line, problem = billing.check(services.configs[billing.SERVICE], sent, chunks)
+        line, problem = billing.check(services.configs[service], sent, chunks, service)
     except RuntimeError as exc:
-        line, problem = "", f"the billing check failed: {exc}"
+        line, problem = "", f"the billing check of {service} failed: {exc}"
     if problem:
         problems.append(problem)
     return "  " + line if line else ""

@@ -12,6 +12,9 @@ import orjson
 from bench import hub, load, upstream
 
 SERVICE = "hubproxy-billing"  # the service (and target) name in bench/stack.py, bench/plan.py
+# Every billed service: on SQLite, and (--backend postgres) on PostgreSQL, one and three
+# instances (bench/postgres.py).
+SERVICES = (SERVICE, "hubproxy-pg", "hubproxy-pg3")
 GRANT = 1_000_000  # credits granted to the bench user: far more than a run can spend
 MICRO = 1_000_000  # micro-credits per credit
 INPUT, OUTPUT = "0.15", "0.6"  # the model's rate: credits per 1M tokens (gpt-4o-mini's price)
@@ -55,7 +58,9 @@ def cost_each(chunks: int) -> int:
     return -(-millionths // MICRO)
 
 
-def check(config: Path, sent: int, chunks: int, timeout_s: float = 15.0) -> tuple[str, str | None]:
+def check(
+    config: Path, sent: int, chunks: int, service: str = SERVICE, timeout_s: float = 15.0
+) -> tuple[str, str | None]:
     """After the load of `sent` requests (warm-ups included): a line for the report, and what
     is wrong, if anything: every request must have been debited its cost, no less, no more.
     hubproxy's writer records the debits a moment after each answer, so this polls the
@@ -69,17 +74,18 @@ def check(config: Path, sent: int, chunks: int, timeout_s: float = 15.0) -> tupl
             break
         time.sleep(0.5)
     line = (
-        f"billing on: {sent:,} requests (warm-ups included) debited {debited:,} micro-credits "
+        f"billing on, {service}: {sent:,} requests (warm-ups included) debited "
+        f"{debited:,} micro-credits "
         f"({debited / sent:.2f} each, {cost_each(chunks)} expected); "
         f"balance {total / MICRO:,.6f} of {GRANT:,} credits granted"
     )
     if debited != expected:
         return line, (
-            f"{SERVICE} debited {debited:,} micro-credits for {sent:,} requests, expected "
+            f"{service} debited {debited:,} micro-credits for {sent:,} requests, expected "
             f"{expected:,}: billing did not bill what it served, so its numbers do not count"
         )
     if total != ledger_sum:
-        return line, f"{SERVICE}: balance {total:,} != ledger sum {ledger_sum:,} micro-credits"
+        return line, f"{service}: balance {total:,} != ledger sum {ledger_sum:,} micro-credits"
     return line, None
 
 

@@ -27,19 +27,29 @@ def executable() -> str:
 
 
 def write_config(
-    folder: Path, port: int, upstream_url: str, *, extra: str = "", name: str = ""
+    folder: Path,
+    port: int,
+    upstream_url: str,
+    *,
+    extra: str = "",
+    name: str = "",
+    server: str = "",
+    database_url: str = "",
 ) -> Path:
     """A config like production's: access log on (level info, JSON lines to stdout). `extra`
-    is appended as is (e.g. a [billing] table); `name` tells several hubproxies apart."""
+    is appended as is (e.g. a [billing] table), `server` to the [server] table; `name` tells
+    several hubproxies apart. With `database_url` the store is that PostgreSQL database (the
+    path then holds only the instance's journal)."""
     path = folder / f"hubproxy{name}.toml"
+    url = f'url = "{database_url}"\n' if database_url else ""
     path.write_text(
         f"""# Written by the bench; removed with its folder.
 [server]
 host = "127.0.0.1"
 port = {port}
-
+{server}
 [database]
-path = "{(folder / f"hubproxy{name}.db").as_posix()}"
+{url}path = "{(folder / f"hubproxy{name}.db").as_posix()}"
 
 [log]
 level = "info"

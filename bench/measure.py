@@ -132,7 +132,8 @@ def one_round(stack: Stack, scenario: Scenario, target: Target, sizes: Sizes) ->
     env = python_env()
     if target.hub_key:
         env["BENCH_KEY"] = stack.keys[target.service]
-    cpu_before = cpu_seconds(service.pid)
+    pids = stack.pids.get(target.service, [service.pid])
+    cpu_before = sum(cpu_seconds(pid) for pid in pids)
     try:
         done = subprocess.run(
             argv,
@@ -151,7 +152,7 @@ def one_round(stack: Stack, scenario: Scenario, target: Target, sizes: Sizes) ->
     except (IndexError, orjson.JSONDecodeError):
         return _failed(n, "load generator printed no result", done.stderr)
     out["sent"] = n + scenario.warmup
-    cpu = cpu_seconds(service.pid) - cpu_before
+    cpu = sum(cpu_seconds(pid) for pid in pids) - cpu_before
     if not math.isnan(cpu):
         out["cpu_s"], out["cpu_requests"] = cpu, n + scenario.warmup
     return out

@@ -33,6 +33,7 @@ class Scenario:
     warmup: int = 200  # per round: sent and discarded first, on the same connections
     include_usage: bool = False  # the client sends stream_options.include_usage
     targets: tuple[str, ...] = ("direct", "bare", "hubproxy")
+    backend: Literal["sqlite", "postgres"] = "sqlite"  # the run it belongs to: --backend
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +75,10 @@ TARGETS = (
     Target("hubproxy-anthropic", "hubproxy", "anth/claude-x", hub_key=True),
     # A second hubproxy, [billing] mode = "credits", with a rate for the model and credits.
     Target("hubproxy-billing", "hubproxy-billing", "up/gpt-4o-mini", hub_key=True),
+    # Issue #12 (--backend postgres): hubproxy-billing's config on one PostgreSQL database,
+    # one instance; then three instances sharing one port (SO_REUSEPORT) on another database.
+    Target("hubproxy-pg", "hubproxy-pg", "up/gpt-4o-mini", hub_key=True),
+    Target("hubproxy-pg3", "hubproxy-pg3", "up/gpt-4o-mini", hub_key=True),
     # A third, with its metrics on (issue #13): what counting every call costs.
     Target("hubproxy-metrics", "hubproxy-metrics", "up/gpt-4o-mini", hub_key=True),
     # A fourth, exporting every request's spans by OTLP (sample ratio 1.0) to bench/otlp.py.
@@ -114,6 +119,19 @@ SCENARIOS = (
     ),
     Scenario("plain c1", stream=False, concurrency=1, requests=8_000),
     Scenario("stream c1", stream=True, concurrency=1, requests=6_000),
+    # --backend postgres (issue #12): billing on everywhere, SQLite against PostgreSQL.
+    *(
+        Scenario(
+            f"{kind} c32 pg",
+            stream=kind == "stream",
+            concurrency=32,
+            requests=15_000 if kind == "stream" else 30_000,
+            rounds=4,
+            targets=("bare", "hubproxy-billing", "hubproxy-pg", "hubproxy-pg3"),
+            backend="postgres",
+        )
+        for kind in ("plain", "stream")
+    ),
 )
 
 GOALS = (
@@ -129,6 +147,9 @@ GOALS = (
     # Issue #13: metrics on cost at most 5% of throughput against metrics off.
     Goal("throughput", "plain c32", 0.95, target="hubproxy-metrics", baseline="hubproxy"),
     Goal("throughput", "stream c32", 0.95, target="hubproxy-metrics", baseline="hubproxy"),
+    # Issue #12: one instance on PostgreSQL keeps 90% of the SQLite backend's throughput.
+    Goal("throughput", "plain c32 pg", 0.9, target="hubproxy-pg", baseline="hubproxy-billing"),
+    Goal("throughput", "stream c32 pg", 0.9, target="hubproxy-pg", baseline="hubproxy-billing"),
 )
 
 
@@ -139,6 +160,10 @@ FIGURES = (
     # Issue #13: what exporting every span by OTLP costs, against OTLP off.
     Figure("plain c32", "hubproxy-otlp"),
     Figure("stream c32", "hubproxy-otlp"),
+    # Issue #12: three instances behind one port against one, on one PostgreSQL (CPU: the
+    # three processes' sum per request).
+    Figure("plain c32 pg", "hubproxy-pg3", baseline="hubproxy-pg"),
+    Figure("stream c32 pg", "hubproxy-pg3", baseline="hubproxy-pg"),
 )
 
 

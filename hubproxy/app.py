@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from functools import partial
@@ -38,12 +37,14 @@ from hubproxy.api.state import (
     DRAIN,
     FOLLOWER,
     GATEWAY,
+    INSTANCE,
     KEYS,
     LIMITS,
     METRICS,
     RATES,
     READER,
     SETTINGS,
+    STORE,
     TRACING,
     WRITER,
 )
@@ -60,24 +61,25 @@ from hubproxy.gateway.core import Gateway
 from hubproxy.gateway.drain import Drain
 from hubproxy.gateway.flight import Books
 from hubproxy.gateway.upstream import Upstreams
+from hubproxy.instances import Instance
 from hubproxy.limits import Budgets, KeyScopes, RateLimits
 from hubproxy.limits.budgets import day_start, month_start
-from hubproxy.store import calls, db, journal, ledger, rebuild, retention, usage
+from hubproxy.store import calls, db, ledger, rebuild, retention, usage
 from hubproxy.store.backend import Store, open_store
 from hubproxy.store.clock import now_ms
+from hubproxy.store.instances import Registry, SqliteRegistry
 from hubproxy.store.ops import Op
 from hubproxy.store.postgres import schema
+from hubproxy.store.postgres.instances import PgRegistry
 from hubproxy.store.postgres.leases import LeaseStore
 from hubproxy.store.postgres.meter import PgOutbox
+from hubproxy.store.postgres.notify import Listener
 from hubproxy.store.reader import Reader
 from hubproxy.telemetry.logs import set_level
 from hubproxy.telemetry.metrics import Metrics
 from hubproxy.telemetry.setup import setup_tracing
 
-CURRENT = web.AppKey("current_settings", list[Settings])
-STORE = web.AppKey(
-    "store", Store
-)  # the backend: its dialect, and on PostgreSQL its pool  # the settings last (re)loaded
+CURRENT = web.AppKey("current_settings", list[Settings])  # the settings last (re)loaded
 SHUTDOWN_S = 5.0  # at cleanup, what is left (the drain already ended the calls) gets this long
 CRASHED = "interrupted: the server stopped while the call was in flight"
 
@@ -148,18 +150,29 @@ async def _open(app: web.Application, opened: AsyncExitStack) -> None:
     store = app[STORE] = await open_store(settings.database, opened)
     writer = app[WRITER] = store.writer
     reader = app[READER] = store.reader
-    # Calls left `processing` by a previous run can never finish now.
-    await writer.commit(calls.sweep_op(now_ms(), CRASHED))
+    # This instance's calls left `processing` by its previous run can never finish now.
+    await writer.commit(calls.fail_own_op(settings.server.instance_id, CRASHED))
     # Rollups a crash lost, recounted from the calls.
     await writer.commit(*await rebuild.ops(reader, store.dialect))
     await writer.commit(*_seed_rates(settings))
+    registry = _registry(store)
+    opened.push_async_callback(registry.close)  # after the tasks that use it have stopped
+    instance = app[INSTANCE] = Instance(
+        registry,
+        settings.server.instance_id,
+        dead_after_s=settings.server.dead_after_s,
+        stale_after_s=settings.database.stale_after_s,
+    )
+    await instance.start()
     credits = app[CREDITS]
     credits.load(*await ledger.snapshot(reader))
     if store.url is not None and credits.enabled:  # several instances may share the balances
         book = LeaseStore(await schema.connect(store.url))
-        credits.leases = Leases(book, instance=_lease_holder(settings))
+        # Held under the instance's id: the same across its restarts, never another live one's.
+        credits.leases = Leases(book, instance=instance.id)
         leased.append(credits.leases)
         await credits.leases.recover()  # what this instance leased before a crash
+        instance.on_dead.append(credits.leases.on_dead)  # a dead one's leases go back at once
     catalog = app[CATALOG]
     catalog.report = writer.submit  # credential state changes, for `credentials list`
     await catalog.load(reader, strict=True)  # a credential that does not open stops the start
@@ -187,15 +200,16 @@ async def _open(app: web.Application, opened: AsyncExitStack) -> None:
         app[LIMITS].on_refusal = metrics.rate_limited
         metrics.sources.writer, metrics.sources.credits = writer, credits
         metrics.sources.pools = lambda: app[CATALOG].current.pools
-    app[GATEWAY] = Gateway(catalog, upstreams, Books(credits, writer, rollups, addons=addons))
+    books = Books(credits, writer, rollups, addons=addons, instance=instance.id)
+    app[GATEWAY] = Gateway(catalog, upstreams, books)
     background = tasks.Tasks()
     opened.push_async_callback(background.stop)  # first to stop: the tasks use the rest
     background.every("follow-database", settings.auth.reload_interval_s, follower)
-    background.every(
-        "sweep-stale-calls",
-        settings.database.sweep_interval_s,
-        tasks.sweep(writer, settings.database.stale_after_s),
-    )
+    background.every("heartbeat", settings.server.heartbeat_s, instance.beat)
+    background.every("reap-silent-instances", settings.server.heartbeat_s, instance.reap)
+    background.every("sweep-stale-calls", settings.database.sweep_interval_s, instance.sweep)
+    if store.url is not None:  # changes on other instances, at once (the poll stays)
+        background.spawn("listen-revisions", Listener(store.url, follower.refresh_after).run)
     background.every(
         "follow-key-spend", settings.auth.reload_interval_s, _follow_spend(budgets, reader)
     )
@@ -238,14 +252,6 @@ async def reload(app: web.Application, new: Settings) -> list[str]:
     return changed
 
 
-def _lease_holder(settings: Settings) -> str:
-    """The name this instance holds credit leases under: the same across its restarts (so
-    that it takes back what it leased before a crash at once) and never another live
-    instance's (its journal, locked while it runs, is its own)."""
-    where = journal.path_for(settings.database.path).resolve()
-    return f"{socket.gethostname()}:{where}"
-
-
 async def _give_back(leased: list[Leases]) -> None:
     for leases in leased:
         await leases.close()
@@ -261,6 +267,13 @@ async def _export(settings: MeterSettings, store: Store) -> None:
         await MeterExport(settings, outbox).run()
     finally:  # the lock goes with the connection: another instance takes over
         await outbox.close()
+
+
+def _registry(store: Store) -> Registry:
+    """Where this instance's heartbeat goes: PostgreSQL's needs a connection of its own."""
+    if store.url is not None:
+        return PgRegistry(store.url)
+    return SqliteRegistry(store.writer, store.reader)
 
 
 def _known(app: web.Application, provider: str, model: str) -> bool:
@@ -327,7 +340,7 @@ async def start(settings: Settings, *, port: int | None = None) -> tuple[web.App
     await runner.setup()
     site = web.TCPSite(
         runner, settings.server.host, settings.server.port if port is None else port,
-        backlog=1024,
+        backlog=1024, reuse_port=settings.server.reuse_port or None,
     )  # fmt: skip
     try:
         await site.start()

@@ -10,8 +10,7 @@ from typing import Any
 
 import structlog
 
-from hubproxy.store import calls, db, ops, responses
-from hubproxy.store.clock import now_ms
+from hubproxy.store import db, ops, responses
 from hubproxy.store.ops import StoreWriter
 
 log = structlog.get_logger("hubproxy.tasks")
@@ -59,7 +58,7 @@ class Tasks:
         task.add_done_callback(self._done)
         return task
 
-    def every(self, name: str, seconds: float, fn: Callable[[], Awaitable[None]]) -> None:
+    def every(self, name: str, seconds: float, fn: Callable[[], Awaitable[object]]) -> None:
         """Run `fn` every `seconds`; a failure is logged and the next round still runs."""
 
         async def loop() -> None:
@@ -82,17 +81,6 @@ class Tasks:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("task_died", task=task.get_name(), error=repr(task.exception()))
-
-
-def sweep(writer: StoreWriter, stale_after_s: float) -> Callable[[], Awaitable[None]]:
-    """Calls still `processing` long after they started lost their request: mark them failed."""
-
-    async def run() -> None:
-        reason = f"stale: still processing after {stale_after_s:g} s"
-        cutoff = now_ms() - int(stale_after_s * 1000)
-        await writer.commit(calls.sweep_op(cutoff, reason))
-
-    return run
 
 
 def prune_responses(writer: StoreWriter, keep_days: int) -> Callable[[], Awaitable[None]]:
@@ -137,6 +125,7 @@ class Follower:
         self._reader = reader
         self._handlers = handlers
         self._seen: dict[str, int] = {}
+        self._loads: dict[str, int] = {}  # how many times each handler has run
         self._min_gap_s = min_gap_s
         self._last = 0.0
         self._running: asyncio.Future[set[str]] | None = None
@@ -164,12 +153,24 @@ class Follower:
         self._last = loop.time()
         return changed
 
+    async def refresh_after(self) -> set[str]:
+        """A refresh that starts after this call, what a notification of a committed change
+        asks for: a reload under way may have read the revisions before that commit, so it
+        is waited for (its outcome is its caller's), not joined."""
+        running = self._running
+        if running is not None and not running.done():
+            await asyncio.wait([running])
+        return await self.refresh()
+
     async def on_unknown_key(self) -> bool:
         """Did the keys change? Within `min_gap_s` of the last check the caller waits for the
         next one rather than being refused, which also slows anyone guessing keys."""
+        loads = self._loads.get("auth", 0)  # what the caller's failed lookup saw
         wait = self._min_gap_s - (asyncio.get_running_loop().time() - self._last)
         if wait > 0:
             await asyncio.sleep(wait)
+            if self._loads.get("auth", 0) != loads:
+                return True  # the keys were reloaded meanwhile (a NOTIFY, the poll)
         running = self._running
         # A reload under way may have read the revisions before this key was written: if it
         # finds no new keys, look again with one that starts after the request.
@@ -183,6 +184,7 @@ class Follower:
             if name in self._handlers and self._seen.get(name) != value:
                 await self._handlers[name]()
                 self._seen[name] = value
+                self._loads[name] = self._loads.get(name, 0) + 1
                 changed.add(name)
         if changed:
             log.info("reloaded", what=sorted(changed))

@@ -6,17 +6,21 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from hubproxy import config
 from hubproxy.billing import prices
 from hubproxy.store import apps
+from hubproxy.store.backend import connect_blocking
 from tests.test_cli import Run, run  # noqa: F401  (the fixture)
+
+BACKENDS = ("sqlite", "postgres")  # each test here runs on both (tests/conftest.py)
 
 PK = "0xE4852B7091317E3622068E62A5127D1FB0D4AE2FC50213295E10652D2F0ABFC7"
 DID = "zNKtCNqYWLYWYW3gWRA1vnRykfCBZYHZvzKr"
 
 
 def _db(tmp_path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(tmp_path / "h.db")
-    conn.row_factory = sqlite3.Row
+    """The database the `run` fixture's config names (SQLite's file, or PostgreSQL)."""
+    conn, _ = connect_blocking(config.load(tmp_path / "c.toml").database)
     return conn
 
 

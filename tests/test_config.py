@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -172,3 +173,21 @@ def test_read_timeout_from_file_and_env(tmp_path: Path, monkeypatch: pytest.Monk
             config.load(write(tmp_path, text))
     monkeypatch.delenv("HUBPROXY_READ_TIMEOUT_S")
     assert "read_timeout_s" in refusal(tmp_path, "[server]\nread_timeout_s = 0\n" + DEMO)
+
+
+def test_instance_defaults_and_their_checks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = config.load(write(tmp_path, "[server]\nport = 8123\n" + DEMO))
+    assert (settings.server.heartbeat_s, settings.server.dead_after_s) == (5.0, 30.0)
+    assert settings.server.instance == ""
+    assert settings.server.instance_id == f"{socket.gethostname()}:8123"  # stable on restart
+    named = config.load(write(tmp_path, '[server]\ninstance = "web-1"\n' + DEMO))
+    assert named.server.instance_id == "web-1"
+    monkeypatch.setenv("HUBPROXY_INSTANCE", "web-2")
+    assert config.load(write(tmp_path, DEMO)).server.instance_id == "web-2"
+    monkeypatch.delenv("HUBPROXY_INSTANCE")
+    message = refusal(tmp_path, "[server]\nheartbeat_s = 5\ndead_after_s = 9\n" + DEMO)
+    assert "[server] dead_after_s" in message and "twice heartbeat_s" in message
+    assert "[server] heartbeat_s" in refusal(tmp_path, "[server]\nheartbeat_s = 0\n" + DEMO)
+    assert "[server] instance" in refusal(tmp_path, '[server]\ninstance = " x"\n' + DEMO)

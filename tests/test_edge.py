@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import orjson
 import pytest
+from aiohttp import web
 from structlog.testing import capture_logs
 
-from tests.conftest import Hub, HubFactory
+from hubproxy.app import start
+from tests.conftest import Hub, HubFactory, make_settings
 
 TIMEOUT_S = 0.5  # the read timeout the tests configure: short, so that they stay fast
 WAIT_S = 5.0  # how long a test waits for the hub at most: a hang fails, never stalls
@@ -146,3 +149,33 @@ async def test_4xx_access_lines_are_info_and_carry_the_reason(hub: Hub) -> None:
 async def test_2xx_access_lines_are_info_without_a_reason(hub: Hub) -> None:
     (line,) = await access_lines(hub, "GET", "/health")
     assert line["status"] == 200 and line["log_level"] == "info" and "reason" not in line
+
+
+async def test_reuse_port_lets_instances_share_a_port_and_both_serve(tmp_path: Path) -> None:
+    """[server] reuse_port: a second instance binds the port the first serves on (without it,
+    the bind fails), and the kernel hands connections to both."""
+    demo = {"providers": [{"name": "demo", "type": "fake", "models": ["echo"]}]}
+    runners: list[web.AppRunner] = []
+    try:
+        first_dir, second_dir = tmp_path / "a", tmp_path / "b"
+        first_dir.mkdir()
+        second_dir.mkdir()
+        shared = {**demo, "server": {"reuse_port": True, "instance": "a"}}
+        runner, port = await start(make_settings(first_dir, shared), port=0)
+        runners.append(runner)
+        alone = make_settings(second_dir, {**demo, "server": {"instance": "b"}})
+        with pytest.raises(OSError):
+            await start(alone, port=port)
+        second = make_settings(
+            second_dir, {**shared, "server": {"reuse_port": True, "instance": "b"}}
+        )
+        runner, same = await start(second, port=port)
+        runners.append(runner)
+        assert same == port
+        async with aiohttp.ClientSession() as session:
+            for _ in range(3):
+                async with session.get(f"http://127.0.0.1:{port}/health") as resp:
+                    assert resp.status == 200
+    finally:
+        for runner in runners:
+            await runner.cleanup()

@@ -13,6 +13,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 from hubproxy.app import SHUTDOWN_S
+from hubproxy.cli.serve import listen_problem
 from hubproxy.config import ServerSettings
 from tests.conftest import to_toml
 from tests.test_process import Server
@@ -50,6 +51,19 @@ def test_a_busy_port_is_one_clear_line_and_exit_1(tmp_path: Path) -> None:
     assert f"port {port} on 127.0.0.1 is in use" in done.stderr
     assert "Traceback" not in done.stdout + done.stderr
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def test_a_port_another_instance_shares_is_free_with_reuse_port() -> None:
+    """[server] reuse_port: the start-up check binds the way the server will, so an instance
+    already serving the port with SO_REUSEPORT is no problem, and one without it still is."""
+    with socket.socket() as sibling:
+        sibling.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sibling.bind(("127.0.0.1", 0))
+        sibling.listen()
+        port = sibling.getsockname()[1]
+        assert listen_problem("127.0.0.1", port, reuse_port=True) is None
+        problem = listen_problem("127.0.0.1", port)
+    assert problem is not None and f"port {port} on 127.0.0.1 is in use" in problem
 
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -17,8 +17,8 @@ import orjson
 import pytest
 
 from hubproxy import config
-from hubproxy.api.state import CREDITS, READER
-from hubproxy.app import STORE, start
+from hubproxy.api.state import CREDITS, READER, STORE
+from hubproxy.app import start
 from hubproxy.config import ConfigError
 from hubproxy.store import db, ledger
 from hubproxy.store.backend import StoreUnavailable

@@ -106,3 +106,61 @@ async def test_an_unknown_key_looks_again_after_a_reload_that_began_before_it(
     await first
     assert await asyncio.wait_for(asking, 5) is True
     assert reloaded == ["auth", "auth"]  # at start, then the look that found revision 2
+
+
+async def test_a_notification_reloads_after_a_reload_that_began_before_the_change(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A NOTIFY arrives while the poll's reload, which read the revisions before the change
+    committed, is still under way: joining it would miss the change until the next poll."""
+    revision = {"rates": 1}
+    stalled = asyncio.Event()
+    stalled.set()
+
+    async def revisions(reader: object) -> dict[str, int]:
+        seen = dict(revision)
+        await stalled.wait()
+        return seen
+
+    monkeypatch.setattr(tasks.db, "revisions", revisions)
+    reloaded: list[int] = []
+
+    async def rates() -> None:
+        reloaded.append(revision["rates"])
+
+    follower = tasks.Follower(object(), {"rates": rates}, min_gap_s=0.0)
+    await follower.refresh()
+    stalled.clear()
+    poll = asyncio.ensure_future(follower.refresh())
+    await asyncio.sleep(0)
+    revision["rates"] = 2  # committed after the poll read the revisions; its NOTIFY comes
+    notified = asyncio.ensure_future(follower.refresh_after())
+    await asyncio.sleep(0)
+    stalled.set()
+    await poll
+    assert await asyncio.wait_for(notified, 5) == {"rates"}
+    assert reloaded == [1, 2]  # at start, then after the notification
+
+
+async def test_an_unknown_key_reloaded_while_it_waited_its_turn_is_looked_up_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The keys are reloaded (by a NOTIFY) while the caller waits out min_gap_s: the reload
+    after that finds nothing new, yet the caller's key is there now."""
+    revision = {"auth": 1}
+
+    async def revisions(reader: object) -> dict[str, int]:
+        return dict(revision)
+
+    monkeypatch.setattr(tasks.db, "revisions", revisions)
+
+    async def keys() -> None:
+        pass
+
+    follower = tasks.Follower(object(), {"auth": keys}, min_gap_s=0.2)
+    await follower.refresh()
+    asking = asyncio.ensure_future(follower.on_unknown_key())  # waits out the gap
+    await asyncio.sleep(0.05)
+    revision["auth"] = 2  # the key's commit, and its notification's reload
+    assert await follower.refresh_after() == {"auth"}
+    assert await asyncio.wait_for(asking, 5) is True

@@ -10,7 +10,9 @@ from hubproxy.config import Settings
 from hubproxy.gateway.auth import KeyCache
 from hubproxy.gateway.core import Gateway
 from hubproxy.gateway.drain import Drain
+from hubproxy.instances import Instance
 from hubproxy.limits import Budgets, RateLimits
+from hubproxy.store.backend import Store
 from hubproxy.store.ops import StoreWriter
 from hubproxy.store.reader import Reader
 from hubproxy.tasks import Follower
@@ -22,6 +24,7 @@ KEYS = web.AppKey("keys", KeyCache)
 CATALOG = web.AppKey("catalog", LiveCatalog)
 GATEWAY = web.AppKey("gateway", Gateway)
 READER: web.AppKey[Reader] = web.AppKey("reader")
+STORE = web.AppKey("store", Store)  # the backend: its dialect; on PostgreSQL its url and pool
 TRACING: web.AppKey[Tracing] = web.AppKey("tracing")
 FOLLOWER = web.AppKey("follower", Follower)
 CREDITS = web.AppKey("credits", Credits)
@@ -31,3 +34,4 @@ LIMITS = web.AppKey("limits", RateLimits)
 BUDGETS = web.AppKey("budgets", Budgets)
 DRAIN = web.AppKey("drain", Drain)
 METRICS = web.AppKey("metrics", Metrics)
+INSTANCE = web.AppKey("instance", Instance)  # its on_dead hooks: see hubproxy/instances.py

@@ -38,7 +38,7 @@ def serve(args: argparse.Namespace) -> int:
     host, port = settings.server.host, settings.server.port
     # Before anything starts (migrations, the writer, the first log line): a busy port is
     # one clear line and exit 1, for an operator or systemd to act on.
-    problem = listen_problem(host, port)
+    problem = listen_problem(host, port, reuse_port=settings.server.reuse_port)
     if problem is not None:
         print(f"hubproxy: {problem}", file=sys.stderr)
         return 1
@@ -130,9 +130,10 @@ async def _reload(app: web.Application, settings: Settings) -> None:
     log.warning("reloaded_config", changed=changed)
 
 
-def listen_problem(host: str, port: int) -> str | None:
+def listen_problem(host: str, port: int, *, reuse_port: bool = False) -> str | None:
     """Why the server cannot listen on host:port, or None. Binds every address the host
-    resolves to, the way the server will (SO_REUSEADDR, IPv6 only on IPv6), then lets go."""
+    resolves to, the way the server will (SO_REUSEADDR, SO_REUSEPORT with `reuse_port`,
+    IPv6 only on IPv6), then lets go."""
     try:
         found = socket.getaddrinfo(
             host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
@@ -142,6 +143,8 @@ def listen_problem(host: str, port: int) -> str | None:
     for family, kind, proto, _, address in found:
         with socket.socket(family, kind, proto) as sock:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if reuse_port:  # instances sharing the port: one serving it already is no problem
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             if family == socket.AF_INET6:
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             try:

@@ -72,7 +72,8 @@ def parse(raw: Mapping[str, Any], path: Path, *, secrets: bool = True) -> Settin
         raw,
         "server",
         {"host": str, "port": int, "max_body_mb": float, "read_timeout_s": float,
-         "drain_grace_s": float, "drain_s": float},
+         "drain_grace_s": float, "drain_s": float, "instance": str, "heartbeat_s": float,
+         "dead_after_s": float, "reuse_port": bool},
     )  # fmt: skip
     default = ServerSettings()
     server = ServerSettings(
@@ -83,6 +84,21 @@ def parse(raw: Mapping[str, Any], path: Path, *, secrets: bool = True) -> Settin
         or srv.get("read_timeout_s", default.read_timeout_s),
         drain_grace_s=srv.get("drain_grace_s", default.drain_grace_s),
         drain_s=srv.get("drain_s", default.drain_s),
+        instance=_env("HUBPROXY_INSTANCE") or srv.get("instance", default.instance),
+        heartbeat_s=srv.get("heartbeat_s", default.heartbeat_s),
+        dead_after_s=srv.get("dead_after_s", default.dead_after_s),
+        reuse_port=srv.get("reuse_port", default.reuse_port),
+    )
+    r.check(
+        len(server.instance) <= 200 and server.instance == server.instance.strip(),
+        "[server] instance",
+        "an id of at most 200 characters, without leading or trailing spaces",
+    )
+    r.check(0 < server.heartbeat_s <= 600, "[server] heartbeat_s", "seconds, 0 to 600")
+    r.check(
+        server.dead_after_s >= 2 * server.heartbeat_s,
+        "[server] dead_after_s",
+        "seconds, at least twice heartbeat_s",
     )
     r.check(0 <= server.drain_grace_s <= 600, "[server] drain_grace_s", "seconds, 0 to 600")
     r.check(0 <= server.drain_s <= 3600, "[server] drain_s", "seconds, 0 to 3600")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,6 +79,20 @@ class ServerSettings:
     # flight have until drain_s (from the signal) to finish, then are ended as `shutdown`.
     drain_grace_s: float = 2.0
     drain_s: float = 30.0
+    # Several instances on one database: this one's id on its calls' rows and its heartbeat
+    # row. Empty: "<hostname>:<port>", the same again after a restart (see instance_id).
+    instance: str = ""
+    heartbeat_s: float = 5.0  # how often the instance writes its heartbeat
+    dead_after_s: float = 30.0  # an instance silent this long is dead: others fail its calls
+    # SO_REUSEPORT: several instances on one host listen on one port, and the kernel spreads
+    # connections between them (each still needs its own `instance` id).
+    reuse_port: bool = False
+
+    @property
+    def instance_id(self) -> str:
+        """`instance`, or "<hostname>:<port>": stable across restarts, so a restarted
+        instance fails its own calls left `processing`, and no one else's."""
+        return self.instance or f"{socket.gethostname()}:{self.port}"
 
 
 @dataclass(frozen=True, slots=True)

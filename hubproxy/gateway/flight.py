@@ -52,6 +52,7 @@ class Books:
     writer: StoreWriter
     rollups: usage.Rollups
     addons: tuple[Addon, ...] = ()
+    instance: str = ""  # this instance's id, written on each call's row
 
 
 class Flight:
@@ -119,6 +120,7 @@ class Flight:
             trace_id=ctx.trace_id,
         )
         call.app_id, call.app_user, call.billing = ctx.app_id, ctx.app_user, ctx.billing
+        call.instance = books.instance
         ctx.slot.call = call
         books.writer.submit(call.start_op(), key=call.id)
         return self

@@ -46,6 +46,7 @@ class Call:
     app_id: str | None = None  # the calling app's DID, when it said (AIGNE's faces)
     app_user: str | None = None  # a v1 app's end user (its DID)
     billing: str = "credits"  # or "subscription": credits recorded, not debited
+    instance: str = ""  # the instance serving it ([server] instance)
 
     @classmethod
     def begin(
@@ -69,7 +70,7 @@ class Call:
         return calls.START, (
             self.id, self.request_id, self.user_id, self.api_key_id, self.provider,
             self.model, self.type, int(self.stream), self.trace_id, self.created_at,
-            self.app_id, self.app_user, self.billing,
+            self.app_id, self.app_user, self.billing, self.instance,
         )  # fmt: skip
 
     def first_byte(self) -> None:
@@ -84,7 +85,7 @@ class Call:
         return calls.FINISH, (
             self.id, self.request_id, self.user_id, self.api_key_id, self.provider,
             self.model, self.type, int(self.stream), self.trace_id, self.created_at,
-            self.app_id, self.app_user, self.billing, status, u.prompt_tokens,
+            self.app_id, self.app_user, self.billing, self.instance, status, u.prompt_tokens,
             u.completion_tokens, u.total_tokens,
             int(self.usage_estimated), self.duration_ms, self.ttfb_ms, self.upstream_status,
             error, self.credits, self.params, self.attempts, now_ms(),

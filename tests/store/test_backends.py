@@ -4,6 +4,7 @@ that fails alone, a call debited once, balances kept by the ledger's trigger."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from pathlib import Path
 
 import orjson
@@ -24,15 +25,19 @@ async def user(store: Store, name: str = "ada") -> int:
     return uid
 
 
-def start_op(call_id: str, user_id: int) -> tuple[str, tuple[object, ...]]:
-    return calls.START, (call_id, "req", user_id, None, "up", "m", "chat", 0, None, 1000,
-                         None, None, "credits")  # fmt: skip
+def start_op(
+    call_id: str, user_id: int, instance: str = "host-a:8080", created_at: int = 1000
+) -> tuple[str, tuple[object, ...]]:
+    return calls.START, (call_id, "req", user_id, None, "up", "m", "chat", 0, None, created_at,
+                         None, None, "credits", instance)  # fmt: skip
 
 
-def finish_op(call_id: str, user_id: int, credits: int) -> tuple[str, tuple[object, ...]]:
+def finish_op(
+    call_id: str, user_id: int, credits: int, instance: str = "host-a:8080"
+) -> tuple[str, tuple[object, ...]]:
     outcome = ("success", 3, 4, 7, 0, 12, 5, 200, None, credits, None, 1, 2000)
     return calls.FINISH, (call_id, "req", user_id, None, "up", "m", "chat", 0, None, 1000,
-                          None, None, "credits", *outcome)  # fmt: skip
+                          None, None, "credits", instance, *outcome)  # fmt: skip
 
 
 async def test_commit_resolves_once_the_rows_are_visible_to_another_reader(store: Store) -> None:
@@ -221,3 +226,11 @@ async def test_a_journal_replays_into_the_store_once(store: Store, tmp_path: Pat
     await replay()
     assert await store.rows("SELECT status, credits FROM model_calls") == [("success", 7)]
     assert await store.value("SELECT sum(amount) FROM credit_ledger WHERE kind = 'debit'") == -7
+
+
+async def test_a_broken_constraint_is_an_integrity_error_on_both(store: Store) -> None:
+    """What callers catch to answer 409 (the catalogue's admin API): one exception type."""
+    await user(store, "ada")
+    with pytest.raises(sqlite3.IntegrityError, match=r"(?i)unique"):
+        await store.writer.commit(accounts.create_user("ada", "member"))
+    await user(store, "bea")  # the writer lives on
