@@ -50,10 +50,11 @@ from hubproxy.api.state import (
 )
 from hubproxy.billing import prices
 from hubproxy.billing.credits import Credits, RateBook
-from hubproxy.billing.meter import MeterExport
+from hubproxy.billing.leases import Leases
+from hubproxy.billing.meter import LedgerOutbox, MeterExport
 from hubproxy.catalog import sealing, ssrf
 from hubproxy.catalog.live import LiveCatalog
-from hubproxy.config import Settings
+from hubproxy.config import MeterSettings, Settings
 from hubproxy.gateway.addons import Addon
 from hubproxy.gateway.auth import KeyCache
 from hubproxy.gateway.core import Gateway
@@ -68,7 +69,10 @@ from hubproxy.store.backend import Store, open_store
 from hubproxy.store.clock import now_ms
 from hubproxy.store.instances import Registry, SqliteRegistry
 from hubproxy.store.ops import Op
+from hubproxy.store.postgres import schema
 from hubproxy.store.postgres.instances import PgRegistry
+from hubproxy.store.postgres.leases import LeaseStore
+from hubproxy.store.postgres.meter import PgOutbox
 from hubproxy.store.postgres.notify import Listener
 from hubproxy.store.reader import Reader
 from hubproxy.telemetry.logs import set_level
@@ -139,6 +143,10 @@ async def _open(app: web.Application, opened: AsyncExitStack) -> None:
     settings = app[SETTINGS]
     opened.callback(app[TRACING].shutdown)
     opened.callback(app[METRICS].shutdown)
+    # Pushed before the store: the leases go back after the writer's last commit, so that no
+    # debit still queued can be leased by another instance meanwhile.
+    leased: list[Leases] = []
+    opened.push_async_callback(_give_back, leased)
     store = app[STORE] = await open_store(settings.database, opened)
     writer = app[WRITER] = store.writer
     reader = app[READER] = store.reader
@@ -158,6 +166,13 @@ async def _open(app: web.Application, opened: AsyncExitStack) -> None:
     await instance.start()
     credits = app[CREDITS]
     credits.load(*await ledger.snapshot(reader))
+    if store.url is not None and credits.enabled:  # several instances may share the balances
+        book = LeaseStore(await schema.connect(store.url))
+        # Held under the instance's id: the same across its restarts, never another live one's.
+        credits.leases = Leases(book, instance=instance.id)
+        leased.append(credits.leases)
+        await credits.leases.recover()  # what this instance leased before a crash
+        instance.on_dead.append(credits.leases.on_dead)  # a dead one's leases go back at once
     catalog = app[CATALOG]
     catalog.report = writer.submit  # credential state changes, for `credentials list`
     await catalog.load(reader, strict=True)  # a credential that does not open stops the start
@@ -209,8 +224,10 @@ async def _open(app: web.Application, opened: AsyncExitStack) -> None:
     if settings.database.keep_calls_days:
         pruner = retention.Retention(settings.database, writer, reader)
         background.spawn("retention", pruner.run())
+    if credits.leases is not None:
+        background.spawn("credit-leases", partial(credits.leases.run, credits.holding))
     if settings.billing.meter.url:
-        background.spawn("meter-export", MeterExport(settings.billing.meter, reader, writer).run())
+        background.spawn("meter-export", _export(settings.billing.meter, store))
 
 
 async def reload(app: web.Application, new: Settings) -> list[str]:
@@ -233,6 +250,23 @@ async def reload(app: web.Application, new: Settings) -> list[str]:
         changed.append("limits")
     app[CURRENT][0] = new
     return changed
+
+
+async def _give_back(leased: list[Leases]) -> None:
+    for leases in leased:
+        await leases.close()
+
+
+async def _export(settings: MeterSettings, store: Store) -> None:
+    """The meter's export: on PostgreSQL one instance at a time (store/postgres/meter.py)."""
+    if store.url is None:
+        await MeterExport(settings, LedgerOutbox(store.reader, store.writer)).run()
+        return
+    outbox = PgOutbox(store.url)
+    try:
+        await MeterExport(settings, outbox).run()
+    finally:  # the lock goes with the connection: another instance takes over
+        await outbox.close()
 
 
 def _registry(store: Store) -> Registry:

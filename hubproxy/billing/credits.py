@@ -13,6 +13,12 @@ and the model wrote more than the default. So a balance goes below zero by at mo
 over calls settling at once, of (actual - held) for such calls; with max_tokens set and a
 prompt no larger than estimated, never. Estimates count a token per non-ASCII character
 (tokens.py), so a prompt in any script is held at no less than its size.
+
+Several instances on one PostgreSQL admit against leases instead (billing/leases.py): a
+slice of the balance leased by this instance alone, the same bound holding across instances.
+On SQLite (`leases` is None) the whole balance is this process's lease, and admission is the
+synchronous lookup it always was. With leases, `admit` returns a `Pending` when the call needs
+more than the local lease has: awaiting it costs that call one lease round trip.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from typing import Any
 
 from hubproxy import money
 from hubproxy.billing import prices, tokens
+from hubproxy.billing.leases import Leases
 from hubproxy.errors import BadRequest, Forbidden, PaymentRequired
 from hubproxy.providers.base import JSON, MediaUsage, Usage
 from hubproxy.store import ledger
@@ -76,6 +83,7 @@ class Credits:
         self.held: dict[int, int] = {}
         self.holds: dict[int, int] = {}
         self.last_ledger_id = 0
+        self.leases: Leases | None = None  # set on PostgreSQL: admit against them
 
     def load(self, balances: dict[int, int], last_ledger_id: int) -> None:
         self.balances = balances
@@ -86,6 +94,10 @@ class Credits:
         for row_id, user_id, amount in rows:
             self.balances[user_id] = self.balances.get(user_id, 0) + amount
             self.last_ledger_id = max(self.last_ledger_id, row_id)
+
+    def holding(self, user_id: int) -> int:
+        """What the user's calls in flight hold (the leases' upkeep asks)."""
+        return self.held.get(user_id, 0)
 
     def available(self, user_id: int) -> int:
         return self.balances.get(user_id, 0) - self.held.get(user_id, 0)
@@ -99,11 +111,12 @@ class Credits:
         body: JSON,
         media: MediaUsage | None = None,
         prompt_tokens: int | None = None,
-    ) -> Hold | None:
+    ) -> Hold | Pending | None:
         """Hold the call's most likely maximum cost, or refuse it. None when billing is off.
         `prompt_tokens`: the body's prompt estimate, when the caller has made it already.
         `media`: an image or audio call's known consumption (images asked for, characters to
-        speak, the upload's size), held at the rate's media prices."""
+        speak, the upload's size), held at the rate's media prices. With leases, a call that
+        needs more than the local lease has gets a `Pending`: await its `wait()`."""
         if not self.enabled:
             return None
         rate = self.rates.get(provider, model, kind)
@@ -122,16 +135,23 @@ class Credits:
             images,
             media=media,
         )
-        available = self.available(user_id)
-        if amount > available:
-            raise PaymentRequired(
-                f"Insufficient credits: {money.format_amount(max(available, 0))} available, "
-                f"this call needs up to {money.format_amount(amount)}.",
-                code="insufficient_credits",
-            )
-        self.held[user_id] = self.held.get(user_id, 0) + amount
+        leases = self.leases
+        if leases is None:
+            available = self.available(user_id)
+            if amount > available:
+                raise _refused(available, amount)
+            return self._hold(Hold(user_id, amount, rate, images, media))
+        unheld = leases.usable(user_id) - self.held.get(user_id, 0)
+        if amount > unheld:
+            return Pending(self, leases, Hold(user_id, amount, rate, images, media))
+        leases.admitted(user_id, unheld - amount)
+        return self._hold(Hold(user_id, amount, rate, images, media))
+
+    def _hold(self, hold: Hold) -> Hold:
+        user_id = hold.user_id
+        self.held[user_id] = self.held.get(user_id, 0) + hold.amount
         self.holds[user_id] = self.holds.get(user_id, 0) + 1
-        return Hold(user_id, amount, rate, images, media)
+        return hold
 
     def quote(
         self,
@@ -174,8 +194,11 @@ class Credits:
         amount = prices.cost(hold.rate, usage, hold.images, consumed) if usage is not None else 0
         if amount == 0:
             return 0, []
-        self.balances[hold.user_id] = self.balances.get(hold.user_id, 0) - amount
-        return amount, [ledger.debit(hold.user_id, call_id, amount, self.source)]
+        self.balances[user] = self.balances.get(user, 0) - amount
+        debit = ledger.debit(user, call_id, amount, self.source)
+        if self.leases is None:
+            return amount, [debit]
+        return amount, [self.leases.consume(user, call_id, amount), debit]
 
     def grant(self, *, user_id: int, kind: str, amount: int, note: str, actor_user_id: int) -> Op:
         """The ledger row of a grant, refund or adjustment made by this process (the admin
@@ -213,6 +236,39 @@ class Credits:
             if isinstance(value, int) and not isinstance(value, bool) and value > 0:
                 return value
         return self.default_max_tokens
+
+
+class Pending:
+    """A call that needs more than the local lease has: `wait()` leases what is missing (one
+    round trip) and holds the call, or refuses it (402) when the balance has not that much
+    free. Only this call waits; calls that fit in the lease go on meanwhile."""
+
+    __slots__ = ("_credits", "_hold", "_leases")
+
+    def __init__(self, credits: Credits, leases: Leases, hold: Hold) -> None:
+        self._credits, self._leases, self._hold = credits, leases, hold
+
+    async def wait(self) -> Hold:
+        credits, leases, hold = self._credits, self._leases, self._hold
+        user = hold.user_id
+        async with leases.turn(user):
+            # Calls admitted meanwhile may take what was leased: ask again, a bounded few times.
+            for attempt in range(4):
+                unheld = leases.usable(user) - credits.held.get(user, 0)
+                if hold.amount <= unheld:
+                    leases.admitted(user, unheld - hold.amount)
+                    return credits._hold(hold)
+                if attempt == 3 or not await leases.acquire(user, hold.amount - unheld):
+                    break
+        raise _refused(credits.available(user), hold.amount)
+
+
+def _refused(available: int, amount: int) -> PaymentRequired:
+    return PaymentRequired(
+        f"Insufficient credits: {money.format_amount(max(available, 0))} available, "
+        f"this call needs up to {money.format_amount(amount)}.",
+        code="insufficient_credits",
+    )
 
 
 def _choices(body: JSON, kind: str) -> int:

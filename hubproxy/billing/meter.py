@@ -4,11 +4,17 @@ The ledger is the outbox: the task posts the debits past its cursor and moves th
 once the webhook answered 2xx, so failures (retried with exponential backoff) and restarts
 lose nothing. Each event carries its idempotency key (the call id): a receiver that has seen
 a key drops the repeat, so a batch retried after a lost answer is harmless.
+
+Where the cursor lives and who may move it is the outbox's: on SQLite (`LedgerOutbox`) the one
+process reads through its reader and writes through its writer; on PostgreSQL
+(store/postgres/meter.PgOutbox) one instance at a time exports, under an advisory lock, with a
+transaction-watermark cursor.
 """
 
 from __future__ import annotations
 
 import asyncio
+from typing import Any, Protocol
 
 import aiohttp
 import orjson
@@ -22,12 +28,39 @@ from hubproxy.tasks import supervise
 
 log = structlog.get_logger("hubproxy.meter")
 
+Event = dict[str, Any]
 
-class MeterExport:
-    def __init__(self, settings: MeterSettings, reader: Reader, writer: StoreWriter):
-        self._settings = settings
+
+class Outbox(Protocol):
+    async def pending(self, limit: int) -> list[Event]:
+        """The next events the webhook has not accepted, oldest first (waits, on PostgreSQL,
+        until this instance is the exporter)."""
+        ...
+
+    async def accepted(self, batch: list[Event]) -> None:
+        """The webhook accepted `batch` (the last `pending`): move the cursor past it."""
+        ...
+
+
+class LedgerOutbox:
+    """SQLite's: the one process's reader and writer, the cursor a ledger id."""
+
+    def __init__(self, reader: Reader, writer: StoreWriter) -> None:
         self._reader = reader
         self._writer = writer
+
+    async def pending(self, limit: int) -> list[Event]:
+        await self._writer.flush()  # debits settled a moment ago count too
+        return await ledger.meter_pending(self._reader, limit)
+
+    async def accepted(self, batch: list[Event]) -> None:
+        await self._writer.commit(ledger.meter_accepted(int(batch[-1]["ledger_id"])))
+
+
+class MeterExport:
+    def __init__(self, settings: MeterSettings, outbox: Outbox):
+        self._settings = settings
+        self._outbox = outbox
 
     async def run(self) -> None:
         """Export until cancelled. Webhook failures are retried here, with backoff; any other
@@ -57,8 +90,7 @@ class MeterExport:
 
     async def once(self, session: aiohttp.ClientSession) -> bool:
         """Post one batch; True if it was full (so more may be waiting)."""
-        await self._writer.flush()  # debits settled a moment ago count too
-        batch = await ledger.meter_pending(self._reader, self._settings.batch_size)
+        batch = await self._outbox.pending(self._settings.batch_size)
         if not batch:
             return False
         async with session.post(
@@ -69,7 +101,7 @@ class MeterExport:
             await resp.read()
             if resp.status >= 300:
                 raise MeterRefused(f"webhook answered {resp.status}")
-        await self._writer.commit(ledger.meter_accepted(int(batch[-1]["ledger_id"])))
+        await self._outbox.accepted(batch)
         log.info("meter_exported", events=len(batch))
         return len(batch) == self._settings.batch_size
 

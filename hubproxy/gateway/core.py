@@ -125,7 +125,7 @@ class Gateway:
                     route = routes[flight.call.attempts]
                     upstream = self.upstreams.get(cat.providers[route.provider])
                     plan = planner(ctx, route, upstream)
-                    flight.retarget(route, plan.body)
+                    await flight.retarget(route, plan.body)
                     continue
                 self._observe(route, started, None)
                 break

@@ -19,7 +19,7 @@ import orjson
 import structlog
 
 from hubproxy.billing import tokens
-from hubproxy.billing.credits import Credits, Hold
+from hubproxy.billing.credits import Credits, Hold, Pending
 from hubproxy.errors import HubError
 from hubproxy.gateway.addons import Addon
 from hubproxy.gateway.context import CallContext
@@ -100,7 +100,8 @@ class Flight:
                 estimate = self.prompt_estimate() + books.credits.max_output(self.body, self._kind)
                 for addon in books.addons:
                     self._tickets.append((addon, addon.admit(ctx, route, self._kind, estimate)))
-            self.hold = self._admit(principal.user_id, route, self.body)
+            held = self._admit(principal.user_id, route, self.body)
+            self.hold = await held.wait() if isinstance(held, Pending) else held
             self._held()
         except BaseException:
             if self.hold is not None:  # an addon refused the hold: release it
@@ -143,7 +144,7 @@ class Flight:
             # waiting, since no bytes are left to release and its task is being torn down.
             await asyncio.gather(done, return_exceptions=True)
 
-    def retarget(self, route: Route, body: JSON) -> None:
+    async def retarget(self, route: Route, body: JSON) -> None:
         """Move the call to the next target of its fallback chain (nothing has reached the
         client yet): from now on it is held, billed and recorded at that target's rate. A
         hold the new rate does not fit in refuses the call (402) like any admission."""
@@ -152,15 +153,18 @@ class Flight:
             credits.settle(self.hold, call.id, None)  # released: nothing was consumed
             self.hold = None
         self.route, self.body, self._prompt = route, body, None
-        self.hold = self._admit(call.user_id or 0, route, body)
+        held = self._admit(call.user_id or 0, route, body)
+        self.hold = await held.wait() if isinstance(held, Pending) else held
         call.provider, call.model = route.provider, route.model
         call.attempts += 1
         call.sent = False
         call.upstream_status = None
         self._held()  # may refuse (403, 402): the new hold is released when the call ends
 
-    def _admit(self, user_id: int, route: Route, body: JSON) -> Hold | None:
-        """Hold for the call, or (a subscription pays for it) only price it for its record."""
+    def _admit(self, user_id: int, route: Route, body: JSON) -> Hold | Pending | None:
+        """Hold for the call, or (a subscription pays for it) only price it for its record.
+        A Pending (to await) only for a call that needs more than this instance's credit lease
+        has: every other call is admitted without a suspension."""
         credits = self._books.credits
         if self._ctx.billing == "subscription":
             return credits.quote(user_id, route.provider, route.model, self._kind, body, self.media)

@@ -10,6 +10,13 @@ count the call settles with; a call in flight is counted until it settles, on ev
 Limits come from [limits] (0: none), overridden per key and per user (NULL in the database:
 the default). A key or user with no limit at all is not metered; one given a limit later is
 metered from then on.
+
+Across N instances on one PostgreSQL (`spread(N)`, from the live instances' heartbeats), each
+instance enforces its share of every limit, ceil(limit / N), in memory: no round trip. Together
+they admit at most N × ceil(limit / N) ≤ limit + N − 1 requests a minute, or calls at once, for
+a key or a user. Tokens the same, with one exception so that a call no larger than the whole
+limit is never refused for the split alone: an instance whose window holds nothing of the key
+(or user) admits one call up to the whole limit. The bound is docs/scaling.md's.
 """
 
 from __future__ import annotations
@@ -38,6 +45,14 @@ class Limits:
 
     def __bool__(self) -> bool:
         return bool(self.rpm or self.tpm or self.concurrency)
+
+    def share(self, instances: int) -> Limits:
+        """One instance's share of these limits among `instances`: each rounded up (a limit
+        stays a limit; 0 stays none)."""
+        return Limits(
+            -(-self.rpm // instances), -(-self.tpm // instances),
+            -(-self.concurrency // instances),
+        )  # fmt: skip
 
     @classmethod
     def over(cls, default: Limits, row: Mapping[str, Any], prefix: str = "") -> Limits:
@@ -90,6 +105,12 @@ class RateLimits:
         self._keys: dict[int, Limits] = {}
         self._users: dict[int, Limits] = {}
         self._meters: dict[tuple[str, int], Meter] = {}
+        self.instances = 1  # the live instances this one shares every limit with
+
+    def spread(self, instances: int) -> None:
+        """The number of live instances (this one included) changed: from now on each admits
+        its share of every limit."""
+        self.instances = max(1, instances)
 
     def defaults(self, settings: LimitsSettings) -> None:
         """The [limits] defaults (at start, and on SIGHUP): `replace` applies them to the
@@ -116,6 +137,9 @@ class RateLimits:
         key, user = self.limits(p.key_id, p.user_id)
         if not (key or user):
             return None
+        whole = {"key": key.tpm, "user": user.tpm}  # tokens a minute, unsplit
+        if self.instances > 1:
+            key, user = key.share(self.instances), user.share(self.instances)
         now = self._clock()
         second = int(now)
         metered = [
@@ -127,6 +151,10 @@ class RateLimits:
             meter.requests.advance(second)
             meter.tokens.advance(second)
         for who, meter, lim in metered:
+            if lim.tpm < estimate <= whole[who] and not meter.tokens.total:
+                # A call larger than this instance's share, but not than the whole limit, on an
+                # instance with nothing else of it in the window: admitted, alone.
+                lim = Limits(lim.rpm, estimate, lim.concurrency)
             refused = _refusal(who, meter, lim, estimate=estimate, now=now)
             if refused is not None:
                 limit, message, wait = refused

@@ -271,3 +271,60 @@ def test_durations_read_like_openais() -> None:
     assert duration(59) == "59s"
     assert duration(60) == "1m0s"
     assert duration(0) == "0ms"
+
+
+# --- several instances ----------------------------------------------------------------------
+
+
+def test_instances_sharing_a_limit_admit_at_most_limit_plus_instances_minus_one() -> None:
+    """Three instances (three RateLimits, as three processes keep them), each told there are
+    three: a key's 10 requests a minute are split 4 + 4 + 4 (≤ 10 + 3 − 1), whatever the
+    balancer does; one instance alone still admits 10."""
+    clock = Clock()
+    ctx = CallContext("r", Principal(1, "alice", "member", 7), {})
+    route = Route("demo", "echo")
+    nodes = [RateLimits(LimitsSettings(key_rpm=10), clock=clock) for _ in range(3)]
+    for node in nodes:
+        node.spread(3)
+    admitted = 0
+    for i in range(60):
+        try:
+            nodes[i % 3].admit(ctx, route, "chat", 10)
+            admitted += 1
+        except RateLimited:
+            pass
+    assert admitted == 12 <= 10 + 3 - 1
+    alone = RateLimits(LimitsSettings(key_rpm=10), clock=clock)
+    alone.spread(1)
+    assert sum(_admits(alone, ctx, route, 10) for _ in range(20)) == 10
+
+
+def test_a_call_larger_than_an_instances_share_is_admitted_when_it_is_alone() -> None:
+    clock = Clock()
+    ctx = CallContext("r", Principal(1, "alice", "member", 7), {})
+    route = Route("demo", "echo")
+    node = RateLimits(LimitsSettings(key_tpm=900), clock=clock)
+    node.spread(3)  # a share of 300 tokens a minute
+    assert _admits(node, ctx, route, 600)  # more than the share, alone in the window
+    assert not _admits(node, ctx, route, 10)  # the share is used up
+    clock.now += 60
+    assert not _admits(node, ctx, route, 901)  # more than the whole limit: never
+    assert _admits(node, ctx, route, 300)
+    assert not _admits(node, ctx, route, 600)  # not alone now
+
+
+def test_concurrency_is_shared_rounded_up() -> None:
+    clock = Clock()
+    ctx = CallContext("r", Principal(1, "alice", "member", 7), {})
+    route = Route("demo", "echo")
+    node = RateLimits(LimitsSettings(user_concurrency=4), clock=clock)
+    node.spread(3)  # ceil(4 / 3) = 2 here, 6 ≤ 4 + 3 − 1 in all
+    assert [_admits(node, ctx, route, 1) for _ in range(3)] == [True, True, False]
+
+
+def _admits(node: RateLimits, ctx: CallContext, route: Route, estimate: int) -> bool:
+    try:
+        node.admit(ctx, route, "chat", estimate)
+    except RateLimited:
+        return False
+    return True
