@@ -173,6 +173,9 @@ async def _open(app: web.Application, opened: AsyncExitStack) -> None:
         leased.append(credits.leases)
         await credits.leases.recover()  # what this instance leased before a crash
         instance.on_dead.append(credits.leases.on_dead)  # a dead one's leases go back at once
+    if store.url is not None:  # each instance enforces its share of every rate limit
+        instance.on_count.append(app[LIMITS].spread)
+        await instance.count()
     catalog = app[CATALOG]
     catalog.report = writer.submit  # credential state changes, for `credentials list`
     await catalog.load(reader, strict=True)  # a credential that does not open stops the start

@@ -23,13 +23,16 @@ from hubproxy.store.instances import Me, Registry
 log = structlog.get_logger("hubproxy.instances")
 
 OnDead = Callable[[list[str]], Awaitable[None]]
+OnCount = Callable[[int], None]
 
 
 class Instance:
     """The rounds `tasks.Tasks.every` runs: `beat` every heartbeat_s, `reap` as often, `sweep`
     every `[database] sweep_interval_s`. `on_dead` is the seam for others (credit leases):
     append an async callable; it gets the ids of the instances just found dead, once, on the
-    one instance that failed their calls. A hook that raises is logged; the others still run."""
+    one instance that failed their calls. A hook that raises is logged; the others still run.
+    `on_count` hooks get the number of live instances (this one included) after each
+    heartbeat: the rate limits' share (limits/rates.py `spread`)."""
 
     def __init__(
         self,
@@ -41,6 +44,7 @@ class Instance:
     ) -> None:
         self.me = Me(instance_id, socket.gethostname(), os.getpid(), now_ms())
         self.on_dead: list[OnDead] = []
+        self.on_count: list[OnCount] = []
         self._registry = registry
         self._dead_after_s = dead_after_s
         self._stale_after_s = stale_after_s
@@ -60,6 +64,16 @@ class Instance:
                 instance=self.me.id,
                 why="the heartbeat row was gone: others failed this instance's calls",
             )
+        await self.count()
+
+    async def count(self) -> None:
+        """Tell the `on_count` hooks how many instances are live (at start, then with each
+        heartbeat). An instance stopped cleanly counts until its heartbeat is dead_after_s
+        old: meanwhile the others admit a smaller share than they could, never a larger."""
+        if self.on_count:
+            live = max(1, await self._registry.live(int(self._dead_after_s * 1000)))
+            for hook in self.on_count:
+                hook(live)
 
     async def sweep(self) -> None:
         """Calls still `processing` long after they started lost their request."""

@@ -15,7 +15,7 @@ import time
 import orjson
 from aiohttp import web
 
-from hubproxy.api.state import CATALOG, DRAIN, METRICS, READER, SETTINGS, WRITER
+from hubproxy.api.state import CATALOG, DRAIN, METRICS, READER, SETTINGS, STORE, WRITER
 from hubproxy.catalog.credentials import ACTIVE
 from hubproxy.errors import NotFound, Unauthorized
 from hubproxy.store import ledger
@@ -128,7 +128,8 @@ async def scrape(app: web.Application) -> web.Response:
     m = app[METRICS]
     reader = app.get(READER)
     if reader is not None and app[SETTINGS].billing.meter.url:
-        m.sources.meter_lag_s = await ledger.meter_lag_s(reader, now_ms())
+        dialect = app[STORE].dialect
+        m.sources.meter_lag_s = await ledger.meter_lag_s(reader, now_ms(), dialect)
     return web.Response(body=m.render(), headers={"Content-Type": CONTENT_TYPE})
 
 

@@ -48,6 +48,10 @@ class Registry(Protocol):
         another instance is reaping."""
         ...
 
+    async def live(self, silent_ms: int) -> int:
+        """How many instances (this one included) wrote a heartbeat in the last `silent_ms`."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -62,6 +66,7 @@ REGISTER = (
 )
 _SILENT = "SELECT id FROM instances WHERE last_seen < ? AND id <> ? ORDER BY id"
 _GONE = "DELETE FROM instances WHERE id = ? AND last_seen < ?"
+LIVE = "SELECT count(*) FROM instances WHERE last_seen >= ?"
 
 
 def register_op(me: Me, now: int) -> Op:
@@ -97,6 +102,11 @@ class SqliteRegistry:
                 calls.fail_of_op(instance, reason), (_GONE, (instance, cutoff))
             )
         return silent
+
+    async def live(self, silent_ms: int) -> int:
+        async with self._reader.execute(LIVE, (now_ms() - silent_ms,)) as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
 
     async def close(self) -> None:
         return None

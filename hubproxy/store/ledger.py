@@ -168,13 +168,23 @@ async def grant_totals(conn: Reader, user_id: int) -> tuple[int, int]:
     return (int(row[0]), int(row[1])) if row is not None else (0, 0)
 
 
-async def meter_lag_s(conn: Reader, now: int) -> float:
-    """Seconds since the oldest debit the meter webhook has not accepted; 0 when none waits."""
-    sql = (
+# The oldest debit past the meter's cursor: on SQLite a ledger id; on PostgreSQL the
+# (transaction id, ledger id) watermark its exporter moves (store/postgres/meter.py).
+_LAG = {
+    "sqlite": (
         "SELECT MIN(created_at) FROM credit_ledger WHERE kind = 'debit' AND id > "
         "COALESCE((SELECT ledger_id FROM meter_cursor WHERE name = 'webhook'), 0)"
-    )
-    async with conn.execute(sql) as cur:
+    ),
+    "postgres": (
+        "SELECT MIN(l.created_at) FROM credit_ledger l JOIN meter_cursor m ON m.name = 'webhook' "
+        "WHERE l.kind = 'debit' AND (l.xid, l.id) > (m.xid, m.ledger_id)"
+    ),
+}
+
+
+async def meter_lag_s(conn: Reader, now: int, dialect: str = "sqlite") -> float:
+    """Seconds since the oldest debit the meter webhook has not accepted; 0 when none waits."""
+    async with conn.execute(_LAG[dialect]) as cur:
         row = await cur.fetchone()
     oldest = row[0] if row else None
     return 0.0 if oldest is None else max(0.0, (now - int(oldest)) / 1000)

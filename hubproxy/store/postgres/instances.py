@@ -25,6 +25,7 @@ _REGISTER = (
 )
 _REAP = f"DELETE FROM instances WHERE last_seen < {_NOW} - $1 AND id <> $2 RETURNING id"
 _FAIL = to_postgres(calls.FAIL_OF)
+_LIVE = f"SELECT count(*) FROM instances WHERE last_seen >= {_NOW} - $1"
 
 
 class PgRegistry:
@@ -76,6 +77,14 @@ class PgRegistry:
                 for instance in silent:
                     await conn.execute(_FAIL, *calls.fail_of_op(instance, reason)[1])
                 return silent
+        except BaseException:
+            await self._drop()  # a failed round leaves the connection suspect
+            raise
+
+    async def live(self, silent_ms: int) -> int:
+        conn = await self._connection()
+        try:
+            return int(await conn.fetchval(_LIVE, silent_ms))
         except BaseException:
             await self._drop()  # a failed round leaves the connection suspect
             raise

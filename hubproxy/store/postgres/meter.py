@@ -113,12 +113,3 @@ class PgOutbox:
         log.info("meter_exporter_leads")
         self._conn, self.leading = conn, True
         return conn
-
-
-async def lag_s(conn: asyncpg.Connection, now: int) -> float:
-    """Seconds since the oldest debit the webhook has not accepted; 0 when none waits."""
-    oldest = await conn.fetchval(
-        "SELECT MIN(l.created_at) FROM credit_ledger l JOIN meter_cursor m ON m.name = 'webhook' "
-        "WHERE l.kind = 'debit' AND (l.xid, l.id) > (m.xid, m.ledger_id)"
-    )
-    return 0.0 if oldest is None else max(0.0, (now - int(oldest)) / 1000)
