@@ -12,6 +12,9 @@ import sys
 from importlib.metadata import version
 from pathlib import Path
 
+import pytest
+
+from hubproxy import config
 from hubproxy.app import SHUTDOWN_S
 from hubproxy.cli.serve import listen_problem
 from hubproxy.config import ServerSettings
@@ -90,13 +93,36 @@ def test_make_install_is_the_package_alone_and_test_adds_the_tools() -> None:
     assert "make test" in (ROOT / ".ci" / "run").read_text()
 
 
-def test_systemd_waits_longer_than_the_drain() -> None:
-    unit = (ROOT / "systemd" / "hubproxy.service").read_text()
+@pytest.mark.parametrize("name", ["hubproxy.service", "hubproxy@.service"])
+def test_systemd_waits_longer_than_the_drain(name: str) -> None:
+    unit = (ROOT / "systemd" / name).read_text()
     [stop] = [line for line in unit.splitlines() if line.startswith("TimeoutStopSec=")]
     # [server] drain_s, then what cleanup may still wait for (SHUTDOWN_S), the last commit and
     # the exit: at least 10 s beyond both.
     drain = ServerSettings().drain_s + SHUTDOWN_S
     assert int(stop.removeprefix("TimeoutStopSec=")) >= drain + 10
+
+
+def test_the_systemd_template_gives_each_instance_its_port_id_and_journal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """hubproxy@<port>.service: the settings its environment makes are one instance's own."""
+    unit = (ROOT / "systemd" / "hubproxy@.service").read_text()
+    env = dict(
+        line.removeprefix("Environment=").split("=", 1)
+        for line in unit.splitlines()
+        if line.startswith("Environment=")
+    )
+    assert env["HUBPROXY_PORT"] == "%i" and env["HUBPROXY_INSTANCE"] == "%H:%i"
+    for name in ("HUBPROXY_PORT", "HUBPROXY_INSTANCE", "HUBPROXY_DB"):
+        value = env[name].replace("%i", "8082").replace("%H", "host-a")
+        monkeypatch.setenv(name, value)
+    path = tmp_path / "hubproxy.toml"
+    path.write_text(to_toml({"providers": [{"name": "demo", "type": "fake"}]}))
+    settings = config.load(path)
+    assert settings.server.port == 8082
+    assert settings.server.instance_id == "host-a:8082"
+    assert settings.database.path == Path("/var/lib/hubproxy/instance-8082.db")
 
 
 def readme_blocks(section: str) -> list[str]:
