@@ -165,7 +165,7 @@ async def _open(app: web.Application, opened: AsyncExitStack) -> None:
     )
     await instance.start()
     credits = app[CREDITS]
-    credits.load(*await ledger.snapshot(reader))
+    credits.load(*await ledger.snapshot(reader, store.dialect))
     if store.url is not None and credits.enabled:  # several instances may share the balances
         book = LeaseStore(await schema.connect(store.url))
         # Held under the instance's id: the same across its restarts, never another live one's.
@@ -181,8 +181,8 @@ async def _open(app: web.Application, opened: AsyncExitStack) -> None:
     await catalog.load(reader, strict=True)  # a credential that does not open stops the start
     budgets = app[BUDGETS]
     now = now_ms()
-    spend, last = await db.key_spend(reader, day_start(now), month_start(now))
-    budgets.load(spend, now, last)
+    spend, cursor = await db.key_spend(reader, day_start(now), month_start(now), store.dialect)
+    budgets.load(spend, now, cursor)
     follower = app[FOLLOWER] = tasks.Follower(reader, _follow(app, reader))
     await follower.refresh()
     upstreams = Upstreams(
@@ -298,7 +298,7 @@ def _follow(app: web.Application, reader: Reader) -> dict[str, tasks.Handler]:
         app[RATES].replace(await ledger.rates(reader))
 
     async def balances() -> None:
-        credits.follow(await ledger.tail(reader, credits.last_ledger_id, credits.source))
+        credits.follow(*await ledger.tail(reader, credits.cursor, credits.source))
 
     async def catalog() -> None:
         await app[CATALOG].reload(reader)
@@ -310,7 +310,7 @@ def _follow_spend(budgets: Budgets, reader: Reader) -> tasks.Handler:
     """What other servers spent on each key (their debits in the ledger), for the caps."""
 
     async def run() -> None:
-        budgets.follow(*await db.key_debits(reader, budgets.last_ledger_id, budgets.source))
+        budgets.follow(*await db.key_debits(reader, budgets.cursor, budgets.source))
 
     return run
 

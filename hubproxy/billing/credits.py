@@ -34,6 +34,7 @@ from hubproxy.billing.leases import Leases
 from hubproxy.errors import BadRequest, Forbidden, PaymentRequired
 from hubproxy.providers.base import JSON, MediaUsage, Usage
 from hubproxy.store import ledger
+from hubproxy.store.follow import Cursor
 from hubproxy.store.ops import Op
 
 RateKey = tuple[str, str, str]  # provider, model, type
@@ -82,18 +83,19 @@ class Credits:
         # user's last hold is settled, not when the amount reaches 0: free models hold 0.
         self.held: dict[int, int] = {}
         self.holds: dict[int, int] = {}
-        self.last_ledger_id = 0
+        self.cursor = Cursor()  # where `follow` has read the ledger up to (store/follow.py)
         self.leases: Leases | None = None  # set on PostgreSQL: admit against them
 
-    def load(self, balances: dict[int, int], last_ledger_id: int) -> None:
+    def load(self, balances: dict[int, int], cursor: Cursor) -> None:
         self.balances = balances
-        self.last_ledger_id = last_ledger_id
+        self.cursor = cursor
 
-    def follow(self, rows: Iterable[tuple[int, int, int]]) -> None:
-        """Apply ledger rows another process appended: (id, user_id, amount)."""
-        for row_id, user_id, amount in rows:
+    def follow(self, rows: Iterable[tuple[int, int, int]], cursor: Cursor) -> None:
+        """Apply ledger rows another process appended past `self.cursor`: (id, user_id,
+        amount), and the cursor after them."""
+        for _, user_id, amount in rows:
             self.balances[user_id] = self.balances.get(user_id, 0) + amount
-            self.last_ledger_id = max(self.last_ledger_id, row_id)
+        self.cursor = cursor
 
     def holding(self, user_id: int) -> int:
         """What the user's calls in flight hold (the leases' upkeep asks)."""

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
+from hubproxy.store.follow import Cursor
+
 DAY_MS = 86_400_000
 
 
@@ -65,22 +67,23 @@ class Spend:
 class Budgets:
     def __init__(self, source: str) -> None:
         self.source = source  # the ledger rows this process writes: not followed
-        self.last_ledger_id = 0
+        self.cursor = Cursor()  # where `follow` has read the ledger up to (store/follow.py)
         self._keys: dict[int, Spend] = {}
 
-    def load(self, spend: dict[int, tuple[int, int]], now: int, last_ledger_id: int) -> None:
-        """Each key's (day, month) spend as of `now`, and the ledger id it is read up to."""
+    def load(self, spend: dict[int, tuple[int, int]], now: int, cursor: Cursor) -> None:
+        """Each key's (day, month) spend as of `now`, and the ledger cursor it is read at."""
         day, month = day_start(now), month_start(now)
         for key_id, (day_spent, month_spent) in spend.items():
             s = self._spend(key_id)
             s.day, s.day_spent, s.month, s.month_spent = day, day_spent, month, month_spent
-        self.last_ledger_id = last_ledger_id
+        self.cursor = cursor
 
-    def follow(self, debits: Iterable[tuple[int, int, int]], last_ledger_id: int) -> None:
-        """Debits other processes wrote: (key id, the call's created_at, credits)."""
+    def follow(self, debits: Iterable[tuple[int, int, int]], cursor: Cursor) -> None:
+        """Debits other processes wrote past `self.cursor`: (key id, the call's created_at,
+        credits), and the cursor after them."""
         for key_id, created_at, credits in debits:
             self.add(key_id, created_at, credits)
-        self.last_ledger_id = max(self.last_ledger_id, last_ledger_id)
+        self.cursor = cursor
 
     def spent(self, key_id: int, period: str, now: int) -> int:
         """What the key spent in the period that holds `now` (0 in a new one)."""

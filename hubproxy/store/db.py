@@ -8,7 +8,9 @@ from typing import Any
 import aiosqlite
 
 from hubproxy.config import DatabaseSettings
+from hubproxy.store import follow
 from hubproxy.store.accounts import KEY_SETTINGS, USER_LIMITS
+from hubproxy.store.follow import Cursor
 from hubproxy.store.reader import Reader
 
 _PRAGMAS = (
@@ -66,11 +68,11 @@ async def active_keys(conn: Reader) -> list[dict[str, Any]]:
 
 
 async def key_spend(
-    conn: Reader, day_start: int, month_start: int
-) -> tuple[dict[int, tuple[int, int]], int]:
+    conn: Reader, day_start: int, month_start: int, dialect: str = "sqlite"
+) -> tuple[dict[int, tuple[int, int]], Cursor]:
     """Each key's credits spent since `day_start` and since `month_start` (by its calls'
-    creation times; the day lies within the month), and the last ledger id, read in one
-    transaction so they agree."""
+    creation times; the day lies within the month), and the cursor to follow the ledger's
+    debits from (`key_debits`), read in one transaction so they agree."""
     sql = (
         "SELECT api_key_id, sum(CASE WHEN created_at >= ? THEN credits ELSE 0 END), "
         "sum(credits) FROM model_calls WHERE api_key_id IS NOT NULL AND created_at >= ? "
@@ -80,33 +82,35 @@ async def key_spend(
     try:
         async with conn.execute(sql, (day_start, month_start)) as cur:
             rows = await cur.fetchall()
-        last = await _last_ledger_id(conn)
+        cursor = await follow.start(conn, dialect)
     finally:
         await conn.execute("COMMIT")
-    return {int(r[0]): (int(r[1]), int(r[2])) for r in rows}, last
+    return {int(r[0]): (int(r[1]), int(r[2])) for r in rows}, cursor
 
 
 async def key_debits(
-    conn: Reader, after: int, source: str
-) -> tuple[list[tuple[int, int, int]], int]:
-    """(key id, the call's created_at, credits) of the debits after ledger id `after` that
-    another process wrote (what other servers spent on each key), and the ledger id read up
-    to. Ids only grow in commit order, so the bound read first leaves nothing behind."""
-    last = await _last_ledger_id(conn)
+    conn: Reader, cursor: Cursor, source: str
+) -> tuple[list[tuple[int, int, int]], Cursor]:
+    """(key id, the call's created_at, credits) of the debits past `cursor` that another
+    process wrote (what other servers spent on each key), and the cursor after them. On SQLite
+    ids only grow in commit order, so the bound read first leaves nothing behind; on
+    PostgreSQL the rows and the next cursor are read in one snapshot (store/follow.py)."""
+    where, params = follow.after(cursor)
     sql = (
         "SELECT c.api_key_id, c.created_at, -l.amount FROM credit_ledger l "
-        "JOIN model_calls c ON c.id = l.call_id WHERE l.id > ? AND l.id <= ? "
-        "AND l.kind = 'debit' AND l.source <> ? AND c.api_key_id IS NOT NULL ORDER BY l.id"
+        f"JOIN model_calls c ON c.id = l.call_id WHERE {where} "
+        "AND l.kind = 'debit' AND l.source <> ? AND c.api_key_id IS NOT NULL"
     )
-    async with conn.execute(sql, (after, last, source)) as cur:
-        rows = [(int(r[0]), int(r[1]), int(r[2])) for r in await cur.fetchall()]
-    return rows, max(last, after)
-
-
-async def _last_ledger_id(conn: Reader) -> int:
-    async with conn.execute("SELECT coalesce(max(id), 0) FROM credit_ledger") as cur:
-        row = await cur.fetchone()
-    return int(row[0]) if row else 0
+    if cursor.snapshot is None:
+        last = await follow.start(conn, "sqlite")
+        async with conn.execute(
+            sql + " AND l.id <= ? ORDER BY l.id", (*params, source, last.id)
+        ) as cur:
+            rows = list(await cur.fetchall())
+        moved = Cursor(max(last.id, cursor.id))
+    else:
+        rows, moved = await follow.read(conn, sql + " ORDER BY l.id", (*params, source))
+    return [(int(r[0]), int(r[1]), int(r[2])) for r in rows], moved
 
 
 async def key_settings(conn: Reader, key_id: int) -> dict[str, Any] | None:

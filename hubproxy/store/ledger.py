@@ -6,7 +6,9 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
+from hubproxy.store import follow
 from hubproxy.store.clock import now_ms
+from hubproxy.store.follow import Cursor
 from hubproxy.store.ops import Op
 from hubproxy.store.reader import Reader
 
@@ -71,24 +73,36 @@ def meter_accepted(ledger_id: int) -> Op:
     return "UPDATE meter_cursor SET ledger_id = ? WHERE name = 'webhook'", (ledger_id,)
 
 
-async def snapshot(conn: Reader) -> tuple[dict[int, int], int]:
-    """Every balance and the last ledger id, read in one transaction so they agree."""
+async def snapshot(conn: Reader, dialect: str = "sqlite") -> tuple[dict[int, int], Cursor]:
+    """Every balance, and the cursor to `tail` from, read in one transaction so they agree."""
     await conn.execute("BEGIN")
     try:
         async with conn.execute("SELECT user_id, balance FROM credit_balances") as cur:
             balances = {int(r[0]): int(r[1]) for r in await cur.fetchall()}
-        async with conn.execute("SELECT coalesce(max(id), 0) FROM credit_ledger") as cur:
-            row = await cur.fetchone()
+        cursor = await follow.start(conn, dialect)
     finally:
         await conn.execute("COMMIT")
-    return balances, int(row[0]) if row else 0
+    return balances, cursor
 
 
-async def tail(conn: Reader, after: int, source: str) -> list[tuple[int, int, int]]:
-    """(id, user_id, amount) of ledger rows after `after` that another process wrote."""
-    sql = "SELECT id, user_id, amount FROM credit_ledger WHERE id > ? AND source <> ? ORDER BY id"
-    async with conn.execute(sql, (after, source)) as cur:
-        return [(int(r[0]), int(r[1]), int(r[2])) for r in await cur.fetchall()]
+async def tail(
+    conn: Reader, cursor: Cursor, source: str
+) -> tuple[list[tuple[int, int, int]], Cursor]:
+    """(id, user_id, amount) of the ledger rows past `cursor` that another process wrote, in
+    id order, and the cursor after them (store/follow.py: on PostgreSQL no row committing out
+    of id order is skipped)."""
+    where, params = follow.after(cursor)
+    sql = (
+        f"SELECT l.id, l.user_id, l.amount FROM credit_ledger l WHERE {where} "
+        "AND l.source <> ? ORDER BY l.id"
+    )
+    if cursor.snapshot is None:  # SQLite: ids commit in order; the last one read is the cursor
+        async with conn.execute(sql, (*params, source)) as cur:
+            rows = list(await cur.fetchall())
+        moved = Cursor(max([cursor.id, *(int(r[0]) for r in rows)]))
+    else:
+        rows, moved = await follow.read(conn, sql, (*params, source))
+    return [(int(r[0]), int(r[1]), int(r[2])) for r in rows], moved
 
 
 async def rates(conn: Reader) -> list[dict[str, Any]]:
