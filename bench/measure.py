@@ -109,6 +109,7 @@ def scenario_results(
         for result in results if n % 2 == 0 else results[::-1]:
             result.add(one_round(stack, scenario, plan.target(result.target), sizes))
             stack.children.check_alive()
+            stack.settle()
         progress(n + 1, results)
 
 

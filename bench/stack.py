@@ -7,7 +7,7 @@ from __future__ import annotations
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +29,9 @@ class Stack:
     children: Children
     # A service of several processes (hubproxy-pg3): all their pids, for its CPU per request.
     pids: dict[str, list[int]] = field(default_factory=dict)
+    # Run after each target's round, before the next is measured (--backend postgres: the
+    # databases' vacuum and checkpoint, so that no target pays for another's writes).
+    settle: Callable[[], None] = lambda: None
 
 
 @contextmanager
@@ -63,8 +66,11 @@ def running(
         if backend == "postgres":
             with postgres.server() as pg:
                 _billed_hub(stack, upstream.url, env)
-                for service, n in ((postgres.ONE, 1), (postgres.THREE, postgres.INSTANCES)):
+                urls = [
                     _pg_hub(stack, pg, service, n, upstream.url, env)
+                    for service, n in ((postgres.ONE, 1), (postgres.THREE, postgres.INSTANCES))
+                ]
+                stack.settle = lambda: postgres.settle(urls)
                 _wait(stack)
                 yield stack
                 complaints.extend(children.stop_all())  # before the cluster goes
@@ -119,7 +125,7 @@ def _billed_hub(stack: Stack, upstream_url: str, env: dict[str, str]) -> None:
 
 def _pg_hub(
     stack: Stack, pg: Server, service: str, n: int, upstream_url: str, env: dict[str, str]
-) -> None:
+) -> str:
     """`n` billed instances on a database of their own, on one port; the service is the
     first, its CPU the sum of all."""
     url = postgres.create_database(pg, service.replace("-", "_"))
@@ -137,6 +143,7 @@ def _pg_hub(
     stack.pids[service] = [m.pid for m in members]
     if n > 1:
         postgres.wait_instances(url, service, n)
+    return url
 
 
 def _wait(stack: Stack) -> None:
