@@ -12,42 +12,21 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
-from aiohttp import web
 
 from hubproxy.store.postgres import schema
 from hubproxy.store.postgres.meter import LOCK
 from tests.conftest import Hub, HubFactory
 from tests.fakes.openai_upstream import FakeOpenAI
+from tests.fakes.webhook import Webhook, receiving
 from tests.test_billing import MESSAGES, RATE, grant, ledger_agrees
 
 BACKENDS = ("postgres",)  # several instances share one database only there
 
 
-class Webhook:
-    def __init__(self) -> None:
-        self.batches: list[list[str]] = []
-
-    async def handle(self, request: web.Request) -> web.Response:
-        body = await request.json()
-        self.batches.append([e["idempotency_key"] for e in body["events"]])
-        return web.json_response({"ok": True})
-
-    def keys(self) -> list[str]:
-        return [k for b in self.batches for k in b]
-
-
 @pytest.fixture
 async def webhook() -> AsyncIterator[tuple[Webhook, str]]:
-    receiver = Webhook()
-    app = web.Application()
-    app.router.add_post("/events", receiver.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    yield receiver, f"http://127.0.0.1:{port}/events"
-    await runner.cleanup()
+    async with receiving() as served:
+        yield served
 
 
 async def three_hubs(hub_factory: HubFactory, base_url: str, meter_url: str) -> list[Hub]:

@@ -7,14 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import asyncpg
 import pytest
-from aiohttp.test_utils import TestServer
 
 from tests.fakes.openai_upstream import FakeOpenAI
 from tests.multi import Cluster, cluster_database
@@ -34,13 +32,9 @@ def bearer(key: str) -> dict[str, str]:
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[tuple[FakeOpenAI, str]]:
-    upstream = FakeOpenAI()
-    server = TestServer(upstream.app(), host="127.0.0.1")
-    await server.start_server()
-    yield upstream, str(server.make_url("/v1"))
-    upstream.release.set()
-    await server.close()
+def fake(upstream: tuple[FakeOpenAI, str]) -> tuple[FakeOpenAI, str]:
+    """The fake OpenAI upstream (conftest's), which the instances' provider points at."""
+    return upstream
 
 
 @pytest.fixture

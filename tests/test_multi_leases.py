@@ -12,49 +12,26 @@ from pathlib import Path
 import aiohttp
 import asyncpg
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestServer
 
 from hubproxy.store.postgres.meter import LOCK
 from tests.fakes.openai_upstream import FakeOpenAI
+from tests.fakes.webhook import Webhook, receiving
 from tests.multi import Cluster, cluster_database
 from tests.pg import Server
 
 pytestmark = pytest.mark.slow
 
 
-class Webhook:
-    def __init__(self) -> None:
-        self.batches: list[list[str]] = []
-
-    async def handle(self, request: web.Request) -> web.Response:
-        body = await request.json()
-        self.batches.append([e["idempotency_key"] for e in body["events"]])
-        return web.json_response({"ok": True})
-
-    def keys(self) -> list[str]:
-        return [k for b in self.batches for k in b]
-
-
 @pytest.fixture
-async def fake() -> AsyncIterator[tuple[FakeOpenAI, str]]:
-    upstream = FakeOpenAI()
-    server = TestServer(upstream.app(), host="127.0.0.1")
-    await server.start_server()
-    yield upstream, str(server.make_url("/v1"))
-    upstream.release.set()
-    await server.close()
+def fake(upstream: tuple[FakeOpenAI, str]) -> tuple[FakeOpenAI, str]:
+    """The fake OpenAI upstream (conftest's), which the instances' provider points at."""
+    return upstream
 
 
 @pytest.fixture
 async def webhook() -> AsyncIterator[tuple[Webhook, str]]:
-    receiver = Webhook()
-    app = web.Application()
-    app.router.add_post("/events", receiver.handle)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    yield receiver, str(server.make_url("/events"))
-    await server.close()
+    async with receiving() as served:
+        yield served
 
 
 @pytest.fixture

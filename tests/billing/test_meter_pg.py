@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
-from aiohttp import web
 
 from hubproxy.billing.meter import MeterExport
 from hubproxy.config import MeterSettings
@@ -21,43 +20,17 @@ from hubproxy.store.postgres.meter import PgOutbox
 from hubproxy.store.postgres.reader import PgReader, create_pool
 from hubproxy.store.postgres.sql import to_postgres
 from tests.billing.instances import new_user
+from tests.fakes.webhook import Webhook, receiving
 from tests.pg import Server
 from tests.store.backends import fresh_pg_database
 
 _calls = itertools.count(1)
 
 
-class Webhook:
-    """A receiver on loopback: every batch it was posted, in order; `before_answer(n)` runs
-    before the answer to the n-th batch (1-based)."""
-
-    def __init__(self) -> None:
-        self.batches: list[list[str]] = []
-        self.before_answer: Callable[[int], Awaitable[None]] | None = None
-
-    async def handle(self, request: web.Request) -> web.Response:
-        body = await request.json()
-        self.batches.append([e["idempotency_key"] for e in body["events"]])
-        if self.before_answer is not None:
-            await self.before_answer(len(self.batches))
-        return web.json_response({"ok": True})
-
-    def keys(self) -> list[str]:
-        return [k for b in self.batches for k in b]
-
-
 @pytest.fixture
 async def hook() -> AsyncIterator[tuple[Webhook, str]]:
-    receiver = Webhook()
-    app = web.Application()
-    app.router.add_post("/events", receiver.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    yield receiver, f"http://127.0.0.1:{port}/events"
-    await runner.cleanup()
+    async with receiving() as served:
+        yield served
 
 
 @pytest.fixture
