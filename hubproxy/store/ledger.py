@@ -4,7 +4,7 @@ load them, the grant history, and the ledger's debits as the meter outbox."""
 from __future__ import annotations
 
 import sqlite3
-from typing import Any
+from typing import Any, Protocol
 
 from hubproxy.store import follow
 from hubproxy.store.clock import now_ms
@@ -118,22 +118,30 @@ async def meter_pending(conn: Reader, limit: int) -> list[dict[str, Any]]:
         row = await cur.fetchone()
     async with conn.execute(_DEBITS, (int(row[0]) if row else 0, limit)) as cur:
         rows = await cur.fetchall()
-    return [
-        {
-            "idempotency_key": r["call_id"],
-            "ledger_id": r["ledger_id"],
-            "user_id": r["user_id"],
-            "api_key_id": r["api_key_id"],
-            "model": f"{r['provider']}/{r['model']}",
-            "type": r["type"],
-            "credits": r["credits"],
-            "prompt_tokens": r["prompt_tokens"],
-            "completion_tokens": r["completion_tokens"],
-            "usage_estimated": bool(r["usage_estimated"]),
-            "created_at": r["created_at"],
-        }
-        for r in rows
-    ]
+    return [meter_event(r) for r in rows]
+
+
+class Row(Protocol):
+    """A row by column name: sqlite3's, aiosqlite's or asyncpg's."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
+
+
+def meter_event(r: Row) -> dict[str, Any]:
+    """The webhook's event for one debit row (either backend's exporter)."""
+    return {
+        "idempotency_key": r["call_id"],
+        "ledger_id": r["ledger_id"],
+        "user_id": r["user_id"],
+        "api_key_id": r["api_key_id"],
+        "model": f"{r['provider']}/{r['model']}",
+        "type": r["type"],
+        "credits": r["credits"],
+        "prompt_tokens": r["prompt_tokens"],
+        "completion_tokens": r["completion_tokens"],
+        "usage_estimated": bool(r["usage_estimated"]),
+        "created_at": r["created_at"],
+    }
 
 
 _GRANTS = (

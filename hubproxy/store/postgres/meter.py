@@ -23,6 +23,7 @@ from typing import Any
 import asyncpg
 import structlog
 
+from hubproxy.store import ledger
 from hubproxy.store.postgres import schema
 
 log = structlog.get_logger("hubproxy.meter")
@@ -47,22 +48,6 @@ LIMIT $1
 _ACCEPTED = "UPDATE meter_cursor SET xid = $1::text::xid8, ledger_id = $2 WHERE name = 'webhook'"
 
 
-def _event(r: asyncpg.Record) -> dict[str, Any]:
-    return {
-        "idempotency_key": r["call_id"],
-        "ledger_id": r["ledger_id"],
-        "user_id": r["user_id"],
-        "api_key_id": r["api_key_id"],
-        "model": f"{r['provider']}/{r['model']}",
-        "type": r["type"],
-        "credits": r["credits"],
-        "prompt_tokens": r["prompt_tokens"],
-        "completion_tokens": r["completion_tokens"],
-        "usage_estimated": bool(r["usage_estimated"]),
-        "created_at": r["created_at"],
-    }
-
-
 class PgOutbox:
     """billing/meter.Outbox on PostgreSQL. `pending` waits, polling every `standby_s`, until
     this instance holds the exporter's lock."""
@@ -78,7 +63,7 @@ class PgOutbox:
         conn = await self._lead()
         rows = await conn.fetch(_PENDING, limit)
         self._last = (rows[-1]["xid"], int(rows[-1]["ledger_id"])) if rows else None
-        return [_event(r) for r in rows]
+        return [ledger.meter_event(r) for r in rows]
 
     async def accepted(self, batch: list[dict[str, Any]]) -> None:
         conn, last = self._conn, self._last
