@@ -17,7 +17,7 @@ _ENTRY = (
     "actor_user_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
 # A second settlement of the same call is a no-op: the unique index keeps the first.
-_DEBIT = _ENTRY + " ON CONFLICT (call_id) WHERE kind = 'debit' DO NOTHING"
+DEBIT = _ENTRY + " ON CONFLICT (call_id) WHERE kind = 'debit' DO NOTHING"
 RATE_COLUMNS = ("input", "output", "cached_input", "per_image", "per_image_variants",
                 "per_1m_chars", "per_second", "per_mb")  # fmt: skip
 _RATE = (
@@ -49,7 +49,7 @@ def entry(
 
 
 def debit(user_id: int, call_id: str, amount: int, source: str) -> Op:
-    return _DEBIT, (user_id, "debit", -amount, call_id, source, "", now_ms(), None)
+    return DEBIT, (user_id, "debit", -amount, call_id, source, "", now_ms(), None)
 
 
 def set_rate(

@@ -11,12 +11,12 @@ import asyncpg
 from hubproxy.store.ops import Op
 
 # Run before the debit's insert, in its unit (the writer's `?` placeholders).
-_CONSUME = "SELECT credit_lease_consume(?, ?, ?, ?)"
+CONSUME = "SELECT credit_lease_consume(?, ?, ?, ?)"
 
 
 def consume(instance: str, user_id: int, call_id: str, amount: int) -> Op:
     """A settled call's cost (micro-credits, > 0) out of `instance`'s lease of the user."""
-    return _CONSUME, (instance, user_id, call_id, amount)
+    return CONSUME, (instance, user_id, call_id, amount)
 
 
 class LeaseStore:

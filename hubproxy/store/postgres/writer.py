@@ -17,12 +17,15 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import structlog
 
+from hubproxy.store import calls, ledger
 from hubproxy.store import journal as journals
 from hubproxy.store.ops import Entry, Journal, Op
+from hubproxy.store.postgres import leases
 from hubproxy.store.postgres.sql import to_postgres
 from hubproxy.store.writer import SharedFlush, WriterDead
 
@@ -36,22 +39,62 @@ class _Retry(Exception):
     """The batch hit a serialization failure or deadlock; it goes again shortly."""
 
 
-async def apply(conn: asyncpg.Connection, ops: Sequence[Op]) -> None:
-    """Run `ops` in one transaction: all of them, or none. Consecutive ops with the same
-    statement go as one executemany."""
+# A settled call's statements (its row, its lease consumption, its debit): each touches its
+# own call's rows, or adds to a balance or a lease, so the same statement of different calls
+# may run together. Any other statement keeps its place between them.
+_GROUPED = frozenset((calls.START, calls.FINISH, leases.CONSUME, ledger.DEBIT))
+
+
+def runs(units: Sequence[Sequence[Op]]) -> list[tuple[str, list[Sequence[Any]]]]:
+    """A batch's statements as runs of one statement, each one executemany. Between two other
+    statements, the settled calls' statements are grouped by statement, in the order each
+    first came, when every unit has them in that order (then each unit's own order stands);
+    else, and for every other statement, runs are what comes consecutively."""
+    ops = [op for unit in units for op in unit]
+    rank: dict[str, int] = {}
+    for sql, _ in ops:
+        if sql in _GROUPED:
+            rank.setdefault(sql, len(rank))
+    for unit in units:
+        seen = [rank[sql] for sql, _ in unit if sql in rank]
+        if seen != sorted(seen):
+            return _consecutive(ops)
+    out: list[tuple[str, list[Sequence[Any]]]] = []
+    group: dict[str, list[Sequence[Any]]] = {}
+    for sql, params in ops:
+        if sql in rank:
+            group.setdefault(sql, []).append(params)
+            continue
+        out += sorted(group.items(), key=lambda run: rank[run[0]])
+        group = {}
+        out += _consecutive([(sql, params)])
+    out += sorted(group.items(), key=lambda run: rank[run[0]])
+    return _merged(out)
+
+
+def _consecutive(ops: Sequence[Op]) -> list[tuple[str, list[Sequence[Any]]]]:
+    return _merged([(sql, [params]) for sql, params in ops])
+
+
+def _merged(runs: list[tuple[str, list[Sequence[Any]]]]) -> list[tuple[str, list[Sequence[Any]]]]:
+    out: list[tuple[str, list[Sequence[Any]]]] = []
+    for sql, params in runs:
+        if out and out[-1][0] == sql:
+            out[-1][1].extend(params)
+        else:
+            out.append((sql, list(params)))
+    return out
+
+
+async def apply(conn: asyncpg.Connection, units: Sequence[Sequence[Op]]) -> None:
+    """Run the units' statements in one transaction: all of them, or none; see `runs`."""
     async with conn.transaction():
-        i = 0
-        while i < len(ops):
-            sql = ops[i][0]
-            j = i + 1
-            while j < len(ops) and ops[j][0] == sql:
-                j += 1
+        for sql, params in runs(units):
             statement = to_postgres(sql)
-            if j - i == 1:
-                await conn.execute(statement, *ops[i][1])
+            if len(params) == 1:
+                await conn.execute(statement, *params[0])
             else:
-                await conn.executemany(statement, [tuple(p) for _, p in ops[i:j]])
-            i = j
+                await conn.executemany(statement, [tuple(p) for p in params])
 
 
 async def replay(conn: asyncpg.Connection, path: Path) -> int:
@@ -61,7 +104,7 @@ async def replay(conn: asyncpg.Connection, path: Path) -> int:
     applied = 0
     for ops in journals.units(path):
         try:
-            await apply(conn, ops)
+            await apply(conn, [ops])
             applied += 1
         except asyncpg.IntegrityConstraintViolationError:
             pass  # committed before the crash: its debit is there already
@@ -287,7 +330,7 @@ class PgWriter(SharedFlush):
     async def _apply_batch(self, batch: list[Entry]) -> list[Exception | None]:
         units = [entry.ops for entry in batch]
         try:
-            await apply(self._conn, [op for unit in units for op in unit])
+            await apply(self._conn, units)
             return [None] * len(units)
         except _RETRY as exc:
             self._queue.extendleft(reversed(batch))
@@ -300,7 +343,7 @@ class PgWriter(SharedFlush):
         errors: list[Exception | None] = []
         for unit in units:
             try:
-                await apply(self._conn, unit)
+                await apply(self._conn, [unit])
                 errors.append(None)
             except _LOST:
                 raise
