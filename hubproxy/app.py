@@ -60,8 +60,8 @@ from hubproxy.gateway.auth import KeyCache
 from hubproxy.gateway.core import Gateway
 from hubproxy.gateway.drain import Drain
 from hubproxy.gateway.flight import Books
+from hubproxy.gateway.instances import Instance
 from hubproxy.gateway.upstream import Upstreams
-from hubproxy.instances import Instance
 from hubproxy.limits import Budgets, KeyScopes, RateLimits
 from hubproxy.limits.budgets import day_start, month_start
 from hubproxy.store import calls, db, ledger, rebuild, retention, usage

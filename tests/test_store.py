@@ -15,7 +15,7 @@ import pytest
 from hubproxy.api.state import INSTANCE, READER, WRITER
 from hubproxy.config import DatabaseSettings
 from hubproxy.gateway import record
-from hubproxy.instances import Instance
+from hubproxy.gateway.instances import Instance
 from hubproxy.store import db
 from hubproxy.store.instances import SqliteRegistry
 from hubproxy.store.migrate import MigrationError, available, migrate, migrations_dir

@@ -10,7 +10,7 @@ from hubproxy.config import Settings
 from hubproxy.gateway.auth import KeyCache
 from hubproxy.gateway.core import Gateway
 from hubproxy.gateway.drain import Drain
-from hubproxy.instances import Instance
+from hubproxy.gateway.instances import Instance
 from hubproxy.limits import Budgets, RateLimits
 from hubproxy.store.backend import Store
 from hubproxy.store.ops import StoreWriter
@@ -34,4 +34,4 @@ LIMITS = web.AppKey("limits", RateLimits)
 BUDGETS = web.AppKey("budgets", Budgets)
 DRAIN = web.AppKey("drain", Drain)
 METRICS = web.AppKey("metrics", Metrics)
-INSTANCE = web.AppKey("instance", Instance)  # its on_dead hooks: see hubproxy/instances.py
+INSTANCE = web.AppKey("instance", Instance)  # its on_dead hooks: see gateway/instances.py

@@ -1,6 +1,6 @@
 """The instances table on SQLite: each instance's heartbeat, and finding the ones gone silent.
 
-The Registry protocol is what hubproxy/instances.py drives; store/postgres/instances.py is the
+The Registry protocol is what gateway/instances.py drives; store/postgres/instances.py is the
 PostgreSQL one (the database's clock, an advisory lock, a connection of its own). Here every
 write goes through the one writer and the reads through the server's reader; with one process
 per SQLite file there is nobody to take turns with.

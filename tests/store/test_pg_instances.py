@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from hubproxy.instances import Instance
+from hubproxy.gateway.instances import Instance
 from hubproxy.store import calls
 from hubproxy.store.instances import Me
 from hubproxy.store.postgres import schema
