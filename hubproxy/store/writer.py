@@ -18,6 +18,7 @@ from collections.abc import Callable
 import structlog
 
 from hubproxy.store.ops import Entry, Journal, Op, apply
+from hubproxy.store.queued import Queued, WriterDead
 
 log = structlog.get_logger("hubproxy.store")
 
@@ -26,36 +27,7 @@ class Busy(Exception):
     """Another process holds the write lock; try again shortly."""
 
 
-class WriterDead(RuntimeError):
-    """The writer stopped on an error it cannot recover from: nothing more will be committed."""
-
-
-class SharedFlush:
-    """flushed_within(), for both writers: flushes that callers share. A writer's flush()
-    sets `_flushed_at` to the loop time it started once it has finished."""
-
-    _flushed_at: float | None = None  # loop time the last finished flush started
-    _sharing: asyncio.Future[None] | None = None  # the flush callers share
-
-    async def flush(self) -> None:
-        raise NotImplementedError
-
-    async def flushed_within(self, max_age_s: float) -> None:
-        """Wait until what was queued up to `max_age_s` ago is committed: at once if a flush
-        that recent has finished, else with the flush under way, else with a new one. However
-        many callers ask, there is at most one flush a `max_age_s` for them, and they share
-        it (views polled by many clients must not cost a transaction each)."""
-        loop = asyncio.get_running_loop()
-        if self._sharing is None or self._sharing.done():
-            last = self._flushed_at
-            if last is not None and loop.time() - last < max_age_s:
-                return
-            self._sharing = loop.create_task(self.flush(), name="hubproxy-writer-flush")
-            self._sharing.add_done_callback(_retrieved)  # each caller got it, or has gone
-        await asyncio.shield(self._sharing)
-
-
-class Writer(SharedFlush):
+class Writer(Queued):
     """Writes queue here without waiting. Everything queued when the writer runs is one batch
     and one commit (group commit). `commit()` lets a caller wait until its writes are durable,
     which is what releasing a call's final bytes waits for; such a write wakes the writer at
@@ -104,18 +76,9 @@ class Writer(SharedFlush):
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self._batch: list[Entry] = []  # taken from the queue, not yet resolved
-        self._flushed_at: float | None = None  # loop time the last finished flush started
-        self._sharing: asyncio.Future[None] | None = None  # the flush callers share
         self.error: WriterDead | None = None
         self.died = asyncio.Event()  # set once, when the writer fails
         self.batches = 0  # commits so far, for metrics and tests
-
-    def submit(self, *ops: Op, key: str | None = None) -> None:
-        """Queue writes that belong together; they land with the next batch (a keyed one
-        only once it is `keyed_s` old, unless replaced before)."""
-        self._alive()
-        at = asyncio.get_running_loop().time() if key is not None else 0.0
-        self._put(Entry(ops, None, key, at))
 
     def commit(self, *ops: Op, replaces: str | None = None) -> asyncio.Future[None]:
         """Queue writes that belong together; the future resolves once they are committed.
@@ -124,8 +87,7 @@ class Writer(SharedFlush):
         self._alive()
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[None] = loop.create_future()
-        if replaces is not None and (earlier := self._keyed.pop(replaces, None)) is not None:
-            earlier.ops = ()
+        self._replace(replaces)
         idle = self._wakeup is not None and not self._wakeup.done()
         if idle and not self._closing and loop.time() - self._committed_at >= self._group_s:
             self._queue.append(Entry(ops, fut, None))
@@ -143,27 +105,6 @@ class Writer(SharedFlush):
         self._put(Entry(ops, fut, None))
         return fut
 
-    def record(self, *ops: Op, replaces: str | None = None) -> asyncio.Future[None]:
-        """Writes that must be durable before the caller goes on (a call's record, before its
-        final bytes): with a journal, they are appended to it, which makes them durable, and
-        commit with the next group of writes; the future is done at once. Without one, or if
-        the journal cannot be written, this is `commit()`."""
-        journal = self._journal
-        if journal is None or self._closing:
-            return self.commit(*ops, replaces=replaces)
-        self._alive()
-        try:
-            journal.append(ops)
-        except OSError as exc:
-            log.error("journal_write_failed", error=str(exc))
-            return self.commit(*ops, replaces=replaces)
-        if replaces is not None and (earlier := self._keyed.pop(replaces, None)) is not None:
-            earlier.ops = ()
-        self._put(Entry(ops, None, None, journaled=True))
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        fut.set_result(None)
-        return fut
-
     def commit_queued(self) -> None:
         """Commit what is queued now, in the caller, without waiting for the task: for a
         reader in this process that must see every record its clients saw (a backup, a
@@ -176,10 +117,6 @@ class Writer(SharedFlush):
             self._commit(self._take())
         except Exception as exc:  # a source failed
             self._die(exc)
-
-    def add_source(self, drain: Callable[[], list[Op]]) -> None:
-        """`drain()` is called for every batch; its writes join the batch's transaction."""
-        self._sources.append(drain)
 
     async def flush(self) -> None:
         """Wait until everything queued before this call, and what the sources have gathered,
@@ -201,31 +138,12 @@ class Writer(SharedFlush):
             await self._task
         self._conn.close()
 
-    def _alive(self) -> None:
-        if self.error is not None:
-            raise WriterDead(str(self.error)) from self.error.__cause__
-
-    def _die(self, exc: BaseException) -> None:
-        """Fail every write still waiting (taken, queued or keyed), refuse new ones, and tell
-        whoever watches `died`."""
-        if self.error is not None:
-            return
-        log.critical("writer_died", error=repr(exc), exc_info=exc)
-        error = WriterDead(f"the database writer failed: {exc!r}; nothing more is recorded")
-        error.__cause__ = exc
-        self.error = error
-        waiting = [*self._batch, *self._queue]
-        self._batch, self._queue = [], deque()
-        self._keyed.clear()
+    def _stopped(self) -> None:
         self._waited_for = 0
         if self._linger is not None:
             self._linger.cancel()
             self._linger = None
-        for entry in waiting:
-            if entry.fut is not None and not entry.fut.done():
-                entry.fut.set_exception(WriterDead(str(error)))
         self._wake()
-        self.died.set()
 
     def _put(self, entry: Entry) -> None:
         if self._closing:
@@ -354,19 +272,6 @@ class Writer(SharedFlush):
                     fut.set_exception(error)
         return True
 
-    # Told the size and duration (seconds) of every batch committed: the metrics' hook.
-    on_commit: Callable[[int, float], None] | None = None
-
-    @property
-    def depth(self) -> int:
-        """Units of writes queued, not yet committed."""
-        return len(self._queue)
-
-    @property
-    def alive(self) -> bool:
-        """The writer's task runs: it has not ended (closed, or died on an error)."""
-        return self._task is not None and not self._task.done()
-
     def _apply(self, batch: list[Entry]) -> list[Exception | None]:
         if self.on_commit is None:
             return self._apply_batch(batch)
@@ -399,11 +304,6 @@ class Writer(SharedFlush):
             except Exception as exc:  # this unit only: the writer itself must never die
                 errors.append(_failed(unit, exc))
         return errors
-
-
-def _retrieved(fut: asyncio.Future[None]) -> None:
-    if not fut.cancelled():
-        fut.exception()
 
 
 def _locked(exc: sqlite3.OperationalError) -> bool:

@@ -27,7 +27,7 @@ from hubproxy.store import journal as journals
 from hubproxy.store.ops import Entry, Journal, Op
 from hubproxy.store.postgres import leases
 from hubproxy.store.postgres.sql import to_postgres
-from hubproxy.store.writer import SharedFlush, WriterDead
+from hubproxy.store.queued import Queued, WriterDead
 
 log = structlog.get_logger("hubproxy.store")
 
@@ -112,7 +112,7 @@ async def replay(conn: asyncpg.Connection, path: Path) -> int:
     return applied
 
 
-class PgWriter(SharedFlush):
+class PgWriter(Queued):
     """See store/writer.py's Writer for the contract; the arguments mean the same."""
 
     def __init__(
@@ -141,14 +141,8 @@ class PgWriter(SharedFlush):
         self.error: WriterDead | None = None
         self.died = asyncio.Event()
         self.batches = 0
-        self.on_commit: Callable[[int, float], None] | None = None
 
     # The interface ---------------------------------------------------------------------------
-
-    def submit(self, *ops: Op, key: str | None = None) -> None:
-        self._alive()
-        at = asyncio.get_running_loop().time() if key is not None else 0.0
-        self._put(Entry(ops, None, key, at))
 
     def commit(self, *ops: Op, replaces: str | None = None) -> asyncio.Future[None]:
         self._alive()
@@ -157,29 +151,10 @@ class PgWriter(SharedFlush):
         self._put(Entry(ops, fut, None))
         return fut
 
-    def record(self, *ops: Op, replaces: str | None = None) -> asyncio.Future[None]:
-        journal = self._journal
-        if journal is None or self._closing:
-            return self.commit(*ops, replaces=replaces)
-        self._alive()
-        try:
-            journal.append(ops)
-        except OSError as exc:
-            log.error("journal_write_failed", error=str(exc))
-            return self.commit(*ops, replaces=replaces)
-        self._replace(replaces)
-        self._put(Entry(ops, None, None, journaled=True))
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        fut.set_result(None)
-        return fut
-
     def commit_queued(self) -> None:
         if self.error is None:
             self._everything = True
             self._wakeup.set()
-
-    def add_source(self, drain: Callable[[], list[Op]]) -> None:
-        self._sources.append(drain)
 
     async def flush(self) -> None:
         started = asyncio.get_running_loop().time()
@@ -197,23 +172,7 @@ class PgWriter(SharedFlush):
             await self._task
         await self._conn.close()
 
-    @property
-    def depth(self) -> int:
-        return len(self._queue)
-
-    @property
-    def alive(self) -> bool:
-        return self._task is not None and not self._task.done()
-
     # Inside ----------------------------------------------------------------------------------
-
-    def _alive(self) -> None:
-        if self.error is not None:
-            raise WriterDead(str(self.error)) from self.error.__cause__
-
-    def _replace(self, key: str | None) -> None:
-        if key is not None and (earlier := self._keyed.pop(key, None)) is not None:
-            earlier.ops = ()
 
     def _put(self, entry: Entry) -> None:
         if self._closing:
@@ -226,21 +185,6 @@ class PgWriter(SharedFlush):
         elif self._linger is None:
             delay = self._linger_s if entry.key is None else self._keyed_s
             self._linger = asyncio.get_running_loop().call_later(delay, self._wakeup.set)
-
-    def _die(self, exc: BaseException) -> None:
-        if self.error is not None:
-            return
-        log.critical("writer_died", error=repr(exc), exc_info=exc)
-        error = WriterDead(f"the database writer failed: {exc!r}; nothing more is recorded")
-        error.__cause__ = exc
-        self.error = error
-        waiting = [*self._batch, *self._queue]
-        self._batch, self._queue = [], deque()
-        self._keyed.clear()
-        for entry in waiting:
-            if entry.fut is not None and not entry.fut.done():
-                entry.fut.set_exception(WriterDead(str(error)))
-        self.died.set()
 
     async def _run(self) -> None:
         try:
