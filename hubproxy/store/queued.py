@@ -48,6 +48,21 @@ class Queued:
     def _put(self, entry: Entry) -> None:
         raise NotImplementedError
 
+    async def _loop(self) -> None:
+        """Take batches from the queue and commit them until closed."""
+        raise NotImplementedError
+
+    async def _run(self) -> None:
+        """The task: the writer's loop, under the watchdog. Whatever ends it early (an error, a
+        cancellation) kills the writer, so no write waits forever."""
+        try:
+            await self._loop()
+        except asyncio.CancelledError as exc:
+            self._die(exc)
+            raise
+        except Exception as exc:
+            self._die(exc)
+
     def submit(self, *ops: Op, key: str | None = None) -> None:
         """Queue writes that belong together; they land with the next batch (a keyed one
         only once it is `keyed_s` old, unless replaced before)."""

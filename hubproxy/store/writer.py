@@ -166,17 +166,6 @@ class Writer(Queued):
         if self._wakeup is not None and not self._wakeup.done():
             self._wakeup.set_result(None)
 
-    async def _run(self) -> None:
-        """The task: the loop below, under the watchdog. Whatever ends it early (an error, a
-        cancellation) kills the writer, so no write waits forever."""
-        try:
-            await self._loop()
-        except asyncio.CancelledError as exc:
-            self._die(exc)
-            raise
-        except Exception as exc:
-            self._die(exc)
-
     async def _loop(self) -> None:
         loop = asyncio.get_running_loop()
         pause = 0.0

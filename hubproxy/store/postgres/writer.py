@@ -186,15 +186,6 @@ class PgWriter(Queued):
             delay = self._linger_s if entry.key is None else self._keyed_s
             self._linger = asyncio.get_running_loop().call_later(delay, self._wakeup.set)
 
-    async def _run(self) -> None:
-        try:
-            await self._loop()
-        except asyncio.CancelledError as exc:
-            self._die(exc)
-            raise
-        except Exception as exc:
-            self._die(exc)
-
     async def _loop(self) -> None:
         pause = 0.0
         while self.error is None:
